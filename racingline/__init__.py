@@ -1,0 +1,27 @@
+"""racingline: train RL agents to drive AWS DeepRacer tracks in Gymnasium's CarRacing (Box2D)."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from racingline.tracks import Track, TrackError, load_track
+
+try:
+    __version__ = version("racingline")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["Track", "TrackError", "load_track", "DeepRacerEnv", "make_env", "make_vec_env", "__version__"]
+
+
+def __getattr__(name: str):
+    # The simulator pulls in Box2D/pygame; import it only when asked for.
+    if name == "DeepRacerEnv":
+        from racingline.envs import DeepRacerEnv
+
+        return DeepRacerEnv
+    if name in ("make_env", "make_vec_env"):
+        from racingline import wrappers
+
+        return getattr(wrappers, name)
+    raise AttributeError(f"module 'racingline' has no attribute {name!r}")
