@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from racingline import __version__
+from racingline import __version__, cli_eval, cli_train
 from racingline.cli_tracks import tracks_app
 
 app = typer.Typer(
@@ -14,6 +14,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+cli_train.register(app)
+cli_eval.register(app)
 app.add_typer(tracks_app, name="tracks")
 
 

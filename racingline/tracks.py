@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from racingline.errors import RacinglineError
+
 __all__ = [
     "Track",
     "TrackError",
@@ -42,7 +44,7 @@ MIN_WAYPOINTS = 10
 MAX_TRACK_FILE_BYTES = 16 * 1024 * 1024
 
 
-class TrackError(ValueError):
+class TrackError(RacinglineError, ValueError):
     """A track file or name that cannot be used; the message names the input and the problem."""
 
 
