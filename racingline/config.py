@@ -7,6 +7,7 @@ A config file is YAML with the sections ``env``, ``ppo`` and ``eval`` and a few 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -143,6 +144,19 @@ def _type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
 
 
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _check(value: Any, tp: Any) -> tuple[bool, Any]:
     """Whether ``value`` fits type ``tp``; returns (ok, coerced value)."""
     origin = typing.get_origin(tp)
@@ -168,11 +182,15 @@ def _check(value: Any, tp: Any) -> tuple[bool, Any]:
     if tp is bool:
         return isinstance(value, bool), value
     if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True, float(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return True, value
+        number = _as_number(value)  # 2e6, "2e6" (YAML 1.1 reads exponents without a dot as strings)
+        if number is not None and number.is_integer():
+            return True, int(number)
         return False, value
+    if tp is float:
+        number = _as_number(value)
+        return (number is not None and math.isfinite(number)), (number if number is not None else value)
     if tp is str:
         return isinstance(value, str), value
     return isinstance(value, tp), value
