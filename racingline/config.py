@@ -302,7 +302,15 @@ def save_config(cfg: Config, path: str | Path) -> Path:
 
 
 def env_kwargs(env: EnvConfig) -> dict[str, Any]:
-    """Keyword arguments of :func:`racingline.make_env` for ``env`` (the ``track`` entry left as written)."""
+    """Keyword arguments of :func:`racingline.make_env` for ``env``; the track spec is expanded to pool members.
+
+    Raises :class:`racingline.TrackError` when a track name or glob matches nothing.
+    """
+    from racingline.pools import expand_track_spec
+
     kw = dataclasses.asdict(env)
     kw.pop("frame_stack")
+    members, weights = expand_track_spec(kw.pop("track"), kw.pop("track_weights"))
+    kw["track"] = members if len(members) > 1 else members[0]
+    kw["track_weights"] = weights if len(members) > 1 else None
     return kw
