@@ -191,6 +191,12 @@ def _load_array(path: Path, label: str) -> np.ndarray:
         raise TrackError(f"{label}: file is {size} bytes, far larger than any track file")
     if zipfile.is_zipfile(path):
         raise TrackError(f"{label}: is a .npz archive or zip file, expected a single .npy array")
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if not head.startswith(b"\x93NUMPY"):
+        kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else (
+            "a text file" if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "unknown bytes")
+        raise TrackError(f"{label}: not a NumPy .npy file (it looks like {kind})")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -290,7 +296,7 @@ def _first_self_intersection(center: np.ndarray) -> tuple[int, int] | None:
         with np.errstate(divide="ignore", invalid="ignore"):
             t = (qp[:, 0] * s[:, 1] - qp[:, 1] * s[:, 0]) / rxs
             u = (qp[:, 0] * r[1] - qp[:, 1] * r[0]) / rxs
-        hit = (np.abs(rxs) > 1e-12) & (t > 1e-9) & (t < 1 - 1e-9) & (u > 1e-9) & (u < 1 - 1e-9)
+        hit = (np.abs(rxs) > 1e-12) & (t >= 0.0) & (t < 1.0) & (u >= 0.0) & (u < 1.0)
         if hit.any():
             return i, int(j[np.argmax(hit)])
     return None

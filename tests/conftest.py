@@ -1,0 +1,29 @@
+"""Shared test fixtures: paths to the development tracks (skipped cleanly when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # never open a window, even by accident
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_2022 = REPO.parent / "shared" / "tracks" / "2022"
+
+
+@pytest.fixture
+def shared_2022() -> Path:
+    """The 2022 DeepRacer tracks folder (../shared/tracks/2022), or skip."""
+    if not SHARED_2022.is_dir():
+        pytest.skip("../shared/tracks/2022 is not present")
+    return SHARED_2022
+
+
+@pytest.fixture(autouse=True)
+def _isolated_track_dirs(tmp_path_factory, monkeypatch):
+    """Keep tests away from the user's download cache and RACINGLINE_TRACKS."""
+    monkeypatch.delenv("RACINGLINE_TRACKS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
