@@ -292,24 +292,29 @@ class DeepRacerEnv(CarRacing):
             a = np.asarray(action, dtype=np.float64)
             if a.shape != (3,) or not np.all(np.isfinite(a)):
                 raise InvalidAction(f"you passed the invalid action `{action}`. The supported action_space is `{self.action_space}`")
-            self.car.steer(-float(np.clip(a[0], -1.0, 1.0)))
-            self.car.gas(float(np.clip(a[1], 0.0, 1.0)))
-            self.car.brake(float(np.clip(a[2], 0.0, 1.0)))
+            steer = -float(np.clip(a[0], -1.0, 1.0))
+            gas = float(np.clip(a[1], 0.0, 1.0))
+            brake = float(np.clip(a[2], 0.0, 1.0))
         else:
             if not self.action_space.contains(action):
                 raise InvalidAction(f"you passed the invalid action `{action}`. The supported action_space is `{self.action_space}`")
-            self.car.steer(-0.6 * (action == 1) + 0.6 * (action == 2))
-            self.car.gas(0.2 * (action == 3))
-            self.car.brake(0.8 * (action == 4))
+            steer = -0.6 * (action == 1) + 0.6 * (action == 2)
+            gas = 0.2 * (action == 3)
+            brake = 0.8 * (action == 4)
 
         total = 0.0
         terminated = False
         off_track = False
         outside = False
         dt = 1.0 / FPS
+        car = self.car
         for _ in range(self.frame_skip):
             u_before = self._u
-            self.car.step(dt)
+            # Applied every physics step, as CarRacing under a frame-skip wrapper does (gas ramps per call).
+            car.steer(steer)
+            car.gas(gas)
+            car.brake(brake)
+            car.step(dt)
             self.world.Step(dt, 6 * 30, 2 * 30)
             self.t += dt
             self.car.fuel_spent = 0.0
