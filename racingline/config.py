@@ -46,6 +46,8 @@ class EnvConfig:
     track: Union[str, list[str]] = "random"
     #: Sampling weights of the pool members (same length as ``track``), or null for equal weights.
     track_weights: Union[list[float], None] = None
+    #: A ``generated`` pool member makes a new track every this many of its episodes.
+    generated_every: int = 1
     obs: str = "pixels"
     renderer: str = "fast"
     frame_skip: int = 2
@@ -129,7 +131,7 @@ _CHOICES = {
     "ppo.device": ("auto", "cpu", "cuda"),
     "vec_env": ("auto", "subproc", "dummy"),
 }
-_POSITIVE = {"total_timesteps", "n_envs", "env.frame_skip", "env.size", "env.frame_stack", "ppo.n_steps",
+_POSITIVE = {"total_timesteps", "n_envs", "env.generated_every", "env.frame_skip", "env.size", "env.frame_stack", "ppo.n_steps",
              "ppo.batch_size", "ppo.n_epochs", "eval.episodes"}
 
 

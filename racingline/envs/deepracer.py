@@ -16,7 +16,7 @@ from gymnasium.error import InvalidAction
 
 from racingline.envs.features import FEATURE_HIGH, FEATURE_LOW, LOOKAHEAD_M, compute_features
 from racingline.envs.geometry import SimTrack, build_sim_track
-from racingline.tracks import Track, TrackError, load_track
+from racingline.tracks import Track, TrackError, load_track, track_from_array
 
 __all__ = ["DeepRacerEnv", "FPS", "TRACK_SCALE", "TRACK_WIDTH_SCALE", "OBS_MODES", "RENDERERS", "REWARDS"]
 
@@ -40,7 +40,8 @@ class DeepRacerEnv(CarRacing):
     Args:
         track: a :class:`Track`, a path or name of a ``.npy`` track, a sequence of those (a pool: one is
             sampled per episode), or ``None`` for CarRacing's procedural random track each episode.
-            ``"random"`` inside a pool stands for a procedural track.
+            ``"random"`` stands for CarRacing's procedural track, ``"generated"`` for a newly generated
+            DeepRacer-like track.
         continuous: continuous ``[steer, gas, brake]`` actions, else CarRacing's 5 discrete actions.
         render_mode: ``None`` (headless), ``"rgb_array"`` (full frames) or ``"human"`` (a window).
         obs: ``"pixels"`` (car-centred top view, ``size x size``, grayscale by default) or
@@ -56,6 +57,8 @@ class DeepRacerEnv(CarRacing):
         start_waypoint: waypoint index to start from, or ``"random"``.
         reverse: drive the track the other way; ``"random"`` picks a direction per episode.
         track_weights: sampling weights of a pool.
+        generated_every: a ``"generated"`` pool member makes a new procedural DeepRacer-like track
+            (:func:`racingline.trackgen.generate_track`) every this many episodes that draw it.
         track_scale, track_width_scale: metres -> sim units, and the road-width factor (tutorial: 25, 0.5).
         lap_complete_percent: kept for CarRacing compatibility (lap completion uses centerline progress).
     """
@@ -80,6 +83,7 @@ class DeepRacerEnv(CarRacing):
         start_waypoint: int | str = 0,
         reverse: bool | str = False,
         track_weights: Sequence[float] | None = None,
+        generated_every: int = 1,
         track_scale: float = TRACK_SCALE,
         track_width_scale: float = TRACK_WIDTH_SCALE,
         lap_complete_percent: float = 0.95,
@@ -120,7 +124,10 @@ class DeepRacerEnv(CarRacing):
         self.max_episode_steps = int(max_episode_steps)
 
         self._pool, self._pool_weights = self._build_pool(track, track_weights)
-        self._sim_cache: dict[tuple[int, bool], SimTrack] = {}
+        self._sim_cache: dict[tuple[Track, bool], SimTrack] = {}
+        self.generated_every = int(generated_every)
+        self._generated: Track | None = None
+        self._generated_uses = 0
         self._fast_renderer = None
         self.sim_track: SimTrack | None = None
 
@@ -132,7 +139,7 @@ class DeepRacerEnv(CarRacing):
 
     # ------------------------------------------------------------------ tracks
     @staticmethod
-    def _build_pool(track: Any, weights: Sequence[float] | None) -> tuple[list[Track | None], np.ndarray]:
+    def _build_pool(track: Any, weights: Sequence[float] | None) -> tuple[list[Track | str | None], np.ndarray]:
         if track is None:
             members: list[Any] = [None]
         elif isinstance(track, (Track, str, os.PathLike)):
@@ -141,10 +148,12 @@ class DeepRacerEnv(CarRacing):
             members = list(track)
             if not members:
                 raise TrackError("track pool: is empty")
-        pool: list[Track | None] = []
+        pool: list[Track | str | None] = []
         for m in members:
             if m is None or (isinstance(m, str) and m == "random"):
                 pool.append(None)
+            elif isinstance(m, str) and m == "generated":
+                pool.append("generated")
             else:
                 pool.append(load_track(m))
         if weights is None:
@@ -156,12 +165,12 @@ class DeepRacerEnv(CarRacing):
         return pool, w / w.sum()
 
     @property
-    def tracks(self) -> list[Track | None]:
-        """The pool of tracks this env samples from (``None`` = CarRacing's procedural track)."""
+    def tracks(self) -> list[Track | str | None]:
+        """The pool this env samples from (``None``: CarRacing's procedural track; ``"generated"``)."""
         return list(self._pool)
 
     def _sim_track_for(self, track: Track, reverse: bool) -> SimTrack:
-        key = (id(track), reverse)
+        key = (track, reverse)  # Tracks hash by identity; holding the key keeps ids from being reused
         sim = self._sim_cache.get(key)
         if sim is None:
             drive = track.reversed() if reverse else track
@@ -170,6 +179,20 @@ class DeepRacerEnv(CarRacing):
                 self._sim_cache.clear()
             self._sim_cache[key] = sim
         return sim
+
+    def _next_generated_track(self) -> Track:
+        if self._generated is None or self._generated_uses >= self.generated_every:
+            from racingline.trackgen import generate_track
+
+            seed = int(self.np_random.integers(2**31 - 1))
+            old = self._generated
+            self._generated = track_from_array(generate_track(seed), name=f"generated_{seed}")
+            self._generated_uses = 0
+            if old is not None:
+                self._sim_cache.pop((old, False), None)
+                self._sim_cache.pop((old, True), None)
+        self._generated_uses += 1
+        return self._generated
 
     def _procedural_track(self) -> SimTrack:
         """CarRacing's own random track generator, turned into a metre :class:`Track`."""
@@ -244,9 +267,12 @@ class DeepRacerEnv(CarRacing):
             sim = self._procedural_track()
             reverse = False
         else:
+            if isinstance(track, str):  # "generated"
+                track = self._next_generated_track()
             sim = self._sim_track_for(track, reverse)
         self.sim_track = sim
         self.track_reversed = reverse
+        self.track_name = sim.track.name if track is None else track.name
         self._build_road(sim)
 
         start = options.get("start_waypoint", self.start_waypoint)
@@ -401,7 +427,7 @@ class DeepRacerEnv(CarRacing):
             "reversed": bool(along < 0),
             "position_m": (float(pos_m[0]), float(pos_m[1])),
             "speed_mps": speed / sim.scale,
-            "track": sim.track.name,
+            "track": self.track_name,
             "track_reversed": self.track_reversed,
             "start_waypoint": self.start_index,
             "closest_waypoint": int(np.argmin(np.abs(((sim.waypoint_dense_index - self._proj + self._dense_n // 2)
