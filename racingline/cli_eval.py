@@ -23,10 +23,11 @@ def _fmt(value: Optional[float], spec: str = ".2f", none: str = "—") -> str:
     return none if value is None else format(value, spec)
 
 
-def _model_or_latest(model: Optional[Path], runs_dir: Path) -> Path:
-    from racingline.evaluation import latest_run
+def _load_run(model: Optional[Path], runs_dir: Path):
+    """The run ``--model`` names, or else the newest run in ``--runs-dir`` (a RunError naming it when none)."""
+    from racingline.runs import latest_run, load_run
 
-    return model if model is not None else latest_run(runs_dir)
+    return load_run(model if model is not None else latest_run(runs_dir))
 
 
 def _check_positive(name: str, value: Optional[float]) -> None:
@@ -89,14 +90,14 @@ def register(app: typer.Typer) -> None:
         """Drive a trained model around tracks and report laps, lap times, progress and off-tracks."""
         from rich.console import Console
 
-        from racingline.evaluation import evaluate, load_run, resolve_eval_tracks
+        from racingline.evaluation import evaluate, resolve_eval_tracks
         from racingline.io import atomic_write_text
 
         _check_positive("--episodes", episodes)
         _check_positive("--max-steps", max_steps)
         if json_out is not None and json_out.is_dir():
             fail(f"{json_out}: is a folder; give a file path for --json")
-        run = load_run(_model_or_latest(model, runs_dir))
+        run = _load_run(model, runs_dir)
         eval_cfg = run.config.eval
         chosen = resolve_eval_tracks(track, tracks) if (track or tracks) else resolve_eval_tracks(eval_cfg.tracks)
         err = Console(stderr=True)
@@ -135,14 +136,14 @@ def register(app: typer.Typer) -> None:
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
     ) -> None:
         """Draw the car's path (red) from a deterministic rollout on each track, in a grid of track maps."""
-        from racingline.evaluation import load_run, resolve_eval_tracks
+        from racingline.evaluation import resolve_eval_tracks
         from racingline.plotting import default_plot_tracks, plot_trajectories
 
         _check_positive("--max-steps", max_steps)
         _check_positive("--cols", cols)
         if out is not None and out.suffix.lower() != ".png":
             fail(f"{out}: the trajectory plot is a PNG; give a path ending in .png")
-        run = load_run(_model_or_latest(model, runs_dir))
+        run = _load_run(model, runs_dir)
         if track or tracks:
             chosen = resolve_eval_tracks(track, tracks)
         else:
@@ -173,14 +174,14 @@ def register(app: typer.Typer) -> None:
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
     ) -> None:
         """Record full rendered frames of a deterministic rollout as an animated GIF."""
-        from racingline.evaluation import load_run, resolve_eval_tracks
+        from racingline.evaluation import resolve_eval_tracks
         from racingline.plotting import record_gif
 
         _check_positive("--steps", steps)
         _check_positive("--fps", fps)
         if out is not None and out.suffix.lower() != ".gif":
             fail(f"{out}: give a path ending in .gif")
-        run = load_run(_model_or_latest(model, runs_dir))
+        run = _load_run(model, runs_dir)
         spec = track if track is not None else (run.config.eval.tracks or ["random"])[0]
         (chosen,) = resolve_eval_tracks([spec])
         name = getattr(chosen, "name", str(chosen))

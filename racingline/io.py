@@ -15,7 +15,8 @@ __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it.
 
-    ``suffix`` (default: ``path``'s own suffix) lets writers that insist on an extension work.
+    ``suffix`` (default: ``path``'s own suffix) lets writers that insist on an extension work. The final
+    file gets the permissions a plain ``open(path, "w")`` would give it (``0o666`` less the umask).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -25,6 +26,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp_path, final)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -45,3 +47,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux reports it (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it (briefly) and put it back
+    os.umask(mask)
+    return mask

@@ -13,8 +13,9 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from racingline.errors import ConfigError
-from racingline.evaluation import LoadedRun, Rollout, load_run, resolve_eval_tracks, rollout
+from racingline.evaluation import Rollout, resolve_eval_tracks, rollout
 from racingline.io import atomic_path
+from racingline.runs import LoadedRun, load_run
 from racingline.tracks import PROJECT_TRACKS_DIR, Track, TrackError
 
 __all__ = [
@@ -123,7 +124,7 @@ def plot_trajectories(model: str | os.PathLike | LoadedRun, tracks: Sequence[Tra
     Returns the rollouts. Every input is checked (and every rollout run) before anything is written.
     """
     _check_png_path(out)
-    run = model if isinstance(model, LoadedRun) else load_run(model)
+    run = load_run(model)
     loaded = resolve_eval_tracks(tracks)  # every track checked before any is driven
     rollouts = [rollout(run, t, deterministic=True, max_steps=max_steps, start_waypoint=start_waypoint,
                         reverse=reverse) for t in loaded]
@@ -184,7 +185,7 @@ def record_gif(model: str | os.PathLike | LoadedRun, track: Track | str | os.Pat
     the number of frames written. Nothing is left at ``out`` when anything fails.
     """
     _check_gif_args(out, fps)
-    run = model if isinstance(model, LoadedRun) else load_run(model)
+    run = load_run(model)
     with atomic_path(out, suffix=".gif") as tmp:
         stream = _GifStream(tmp, fps)
         try:

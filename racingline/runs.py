@@ -9,6 +9,10 @@ A run folder (``runs/<YYYYmmdd-HHMMSS>-<name>/`` unless given) holds everything 
     checkpoints/step_<N>.zip          a model every ``checkpoint_every`` env steps (N: 9 digits), and on Ctrl-C
     checkpoints/step_<N>_vecnormalize.pkl   its statistics
     tensorboard/                      TensorBoard logs, only when ``tensorboard`` is installed
+
+Loading (:func:`load_run`) is the one way to get a trained agent back, for evaluation, pictures and tests:
+it finds a run's model, config and statistics (:func:`resolve_run_files`) and loads them as a
+:class:`LoadedRun`; :func:`latest_run` picks the newest run of a runs folder.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 import re
 import time
 import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +43,12 @@ __all__ = [
     "vecnormalize_path",
     "checkpoint_path",
     "resume_point",
+    "LoadedRun",
+    "resolve_run_files",
     "load_run",
+    "load_vecnormalize",
     "latest_run",
+    "describe",
 ]
 
 MODEL_FILE = "model.zip"
@@ -58,6 +68,7 @@ RUN_LAYOUT = {
     f"{TENSORBOARD_DIR}/": "TensorBoard logs (only when tensorboard is installed)",
 }
 _STEP_RE = re.compile(r"^step_(\d+)\.zip$")
+_SB3_STEPS_RE = re.compile(r"_(\d+)_steps$")
 
 
 def create_run_dir(name: str, runs_dir: str | os.PathLike = "runs", run_dir: str | os.PathLike | None = None) -> Path:
@@ -144,42 +155,125 @@ def resolve_run(run: str | os.PathLike, runs_dir: str | os.PathLike = "runs") ->
     return p
 
 
-def load_run(path: str | os.PathLike, device: str = "cpu") -> tuple[Any, Config, Path]:
-    """Load a trained agent: ``(PPO model, Config, run folder)``.
+# ---------------------------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class LoadedRun:
+    """A trained model with everything needed to rebuild its observation stack.
 
-    ``path`` is a run folder (its ``model.zip`` is loaded) or a model zip (``model.zip`` or a checkpoint;
-    the run's ``config.yaml`` is found beside it, or one level up for checkpoints). The model is loaded
-    for inference (no env attached; schedules replaced by constants). Statistics: :func:`vecnormalize_path`.
+    Unpacks as ``model, config, run_dir = load_run(path)``.
+
+    Attributes:
+        model_path: the ``.zip`` loaded.
+        run_dir: the folder holding ``config.yaml``.
+        config: the run's full training config.
+        stats_path: the ``VecNormalize`` statistics of the model, or ``None`` when the run has none.
+        model: the loaded SB3 ``PPO`` model.
     """
-    p = Path(path)
-    if p.is_dir():
-        run, model_path = p, p / MODEL_FILE
+
+    model_path: Path
+    run_dir: Path
+    config: Config
+    stats_path: Path | None
+    model: Any = field(repr=False)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.model, self.config, self.run_dir))
+
+
+def resolve_run_files(model: str | os.PathLike) -> tuple[Path, Path, Path | None]:
+    """Find ``(model zip, config.yaml, VecNormalize statistics or None)`` for a run folder or a model file.
+
+    ``model`` is a run folder (its ``model.zip``), a ``model.zip``, or a checkpoint ``.zip`` (its
+    ``config.yaml`` is beside it or one folder up). Statistics, first found: the model's own
+    (:func:`vecnormalize_path`), SB3 ``CheckpointCallback`` style ``*vecnormalize_<steps>_steps.pkl`` for
+    ``*_<steps>_steps.zip``, then the ``vecnormalize.pkl`` beside the model or of the run.
+
+    Raises:
+        RunError: the folder or file is missing, or holds no model or no config.
+    """
+    raw = str(model)
+    path = Path(raw).expanduser()
+    if path.is_dir():
+        model_path = path / MODEL_FILE
         if not model_path.is_file():
-            raise RunError(f"{p}: not a finished run folder (no {MODEL_FILE})")
-    elif p.is_file():
-        model_path = p
-        run = p.parent.parent if p.parent.name == CHECKPOINTS_DIR else p.parent
+            if (path / CONFIG_FILE).is_file():
+                raise RunError(f"{raw}: not a finished run folder (no {MODEL_FILE} yet); "
+                               f"load one of its {CHECKPOINTS_DIR}/*.zip or resume its training")
+            raise RunError(f"{raw}: not a run folder (no {MODEL_FILE} in it)")
+    elif path.is_file():
+        if path.suffix != ".zip":
+            raise RunError(f"{raw}: expected a run folder or a model .zip file")
+        model_path = path
     else:
-        raise RunError(f"{p}: no such run folder or model file")
-    if not (run / CONFIG_FILE).is_file():
-        raise RunError(f"{model_path}: no {CONFIG_FILE} in its run folder {run}")
-    cfg = load_config(run / CONFIG_FILE)
+        raise RunError(f"{raw}: no such run folder or model file")
+    folder = model_path.parent
+    config_path = next((d / CONFIG_FILE for d in (folder, folder.parent) if (d / CONFIG_FILE).is_file()), None)
+    if config_path is None:
+        raise RunError(f"{raw}: no {CONFIG_FILE} beside the model (or in its parent folder)")
+    stats = [vecnormalize_path(model_path)]
+    steps = _SB3_STEPS_RE.search(model_path.stem)
+    if steps:
+        stats += sorted(folder.glob(f"*vecnormalize_{steps.group(1)}_steps.pkl"))
+    stats += [folder / VECNORMALIZE_FILE, config_path.parent / VECNORMALIZE_FILE]
+    stats_path = next((p for p in stats if p.is_file()), None)
+    return model_path, config_path, stats_path
+
+
+def load_run(model: str | os.PathLike | LoadedRun, device: str = "cpu") -> LoadedRun:
+    """Load a run folder or model ``.zip`` (found by :func:`resolve_run_files`) with its config.
+
+    The model is loaded for inference on ``device`` (no env attached; schedules replaced by constants).
+    A :class:`LoadedRun` is returned as it is.
+
+    Raises:
+        RunError: files are missing, or normalised observations lack their statistics;
+        ConfigError: ``config.yaml`` is invalid; ModelError: the model cannot be loaded.
+    """
+    if isinstance(model, LoadedRun):
+        return model
+    model_path, config_path, stats_path = resolve_run_files(model)
+    cfg = load_config(config_path)
+    if stats_path is None and cfg.norm_obs:
+        raise RunError(f"{model}: the run normalises observations (norm_obs: true) but has no {VECNORMALIZE_FILE}")
     from stable_baselines3 import PPO
 
+    # Schedules are not needed to act; constants avoid unpickling the training code's schedule objects.
     constant = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0}
     try:
-        model = PPO.load(model_path, device=device, custom_objects=constant)
-    except Exception as exc:  # zip, pickle, torch and SB3 errors alike mean "not a usable model"
-        raise ModelError(f"{model_path}: not a readable Stable-Baselines3 PPO model ({type(exc).__name__})") from None
-    return model, cfg, run
+        ppo = PPO.load(model_path, device=device, custom_objects=constant)
+    except Exception as exc:  # noqa: BLE001 - zip, pickle, torch and SB3 errors all mean "not a usable model"
+        raise ModelError(f"{model_path}: not a loadable Stable-Baselines3 PPO model ({describe(exc)})") from None
+    return LoadedRun(model_path=model_path, run_dir=config_path.parent, config=cfg, stats_path=stats_path, model=ppo)
 
 
-def latest_run(runs_dir: str | os.PathLike = "runs") -> Path | None:
-    """The run folder under ``runs_dir`` whose ``model.zip`` was written last, or None when there is none."""
+def load_vecnormalize(stats_path: str | os.PathLike, venv: Any) -> Any:
+    """``VecNormalize.load(stats_path, venv)``; when they do not fit, ``venv`` is closed and a ModelError raised."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    try:
+        return VecNormalize.load(str(stats_path), venv)
+    except Exception as exc:  # noqa: BLE001 - pickle and shape errors alike: the statistics cannot serve
+        venv.close()
+        raise ModelError(f"{stats_path}: normalisation statistics do not fit the environment or cannot be read "
+                         f"({describe(exc)})") from None
+
+
+def latest_run(runs_dir: str | os.PathLike = "runs") -> Path:
+    """The run folder in ``runs_dir`` whose ``model.zip`` was written last (newest modification time).
+
+    Raises:
+        RunError: ``runs_dir`` is missing or holds no run with a ``model.zip`` (the message names it).
+    """
     root = Path(runs_dir)
     if not root.is_dir():
-        return None
+        raise RunError(f"{runs_dir}: no such runs folder; train a model with `racingline train` or pass --model")
     runs = [d for d in root.iterdir() if d.is_dir() and (d / MODEL_FILE).is_file()]
     if not runs:
-        return None
+        raise RunError(f"{runs_dir}: holds no run with a {MODEL_FILE}; train one or pass --model")
     return max(runs, key=lambda d: ((d / MODEL_FILE).stat().st_mtime, d.name))
+
+
+def describe(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"`` of an exception, for one-line error messages."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no details'}"

@@ -1,7 +1,7 @@
 """PPO training: the vectorised env, the PPO model, callbacks (progress bar, CSV log, checkpoints), resume, Ctrl-C.
 
-``train(cfg)`` writes a run folder (``runs/<YYYYmmdd-HHMMSS>-<name>/`` unless given; layout and loading
-in :mod:`racingline.runs`, whose names are re-exported here)::
+``train(cfg)`` writes a run folder (``runs/<YYYYmmdd-HHMMSS>-<name>/`` unless given; its layout, resume
+point and loading live in :mod:`racingline.runs`)::
 
     model.zip                         the final Stable-Baselines3 PPO model (also written on Ctrl-C)
     vecnormalize.pkl                  VecNormalize statistics for model.zip (``VecNormalize.load``)
@@ -51,40 +51,24 @@ from racingline.runs import (
     CONFIG_FILE,
     MODEL_FILE,
     PROGRESS_FILE,
-    RUN_LAYOUT,
     TENSORBOARD_DIR,
-    VECNORMALIZE_FILE,
     checkpoint_path,
     create_run_dir,
-    latest_run,
-    load_run,
+    describe,
+    load_vecnormalize,
     resolve_run,
     resume_point,
     vecnormalize_path,
 )
 
 __all__ = [
-    "RUN_LAYOUT",
-    "MODEL_FILE",
-    "VECNORMALIZE_FILE",
-    "CONFIG_FILE",
-    "PROGRESS_FILE",
-    "CHECKPOINTS_DIR",
-    "TENSORBOARD_DIR",
     "PROGRESS_COLUMNS",
     "LinearSchedule",
     "TrainingInterrupted",
     "resolve_config",
-    "create_run_dir",
     "build_vec_env",
     "build_model",
     "train",
-    "resolve_run",
-    "resume_point",
-    "checkpoint_path",
-    "vecnormalize_path",
-    "load_run",
-    "latest_run",
 ]
 
 #: Columns of progress.csv. ``time_s`` is training wall time (summed over resumed sessions);
@@ -180,13 +164,8 @@ def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike
         venv = make_vec_env(cfg.n_envs, seed=cfg.seed if seed is None else seed, frame_stack=cfg.env.frame_stack,
                             norm_reward=cfg.norm_reward, norm_obs=cfg.norm_obs, gamma=cfg.ppo.gamma,
                             vec_env=cfg.vec_env, **kwargs)
-    inner = venv.venv if isinstance(venv, VecNormalize) else venv
     if stats is not None:
-        try:
-            return VecNormalize.load(str(stats), inner)
-        except Exception as exc:
-            inner.close()
-            raise ModelError(f"{stats}: unreadable VecNormalize statistics ({type(exc).__name__})") from None
+        return load_vecnormalize(stats, venv.venv if isinstance(venv, VecNormalize) else venv)
     if not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=False, gamma=cfg.ppo.gamma)
     return venv
@@ -264,7 +243,7 @@ def _load_model(cfg: Config, model_path: Path, venv, tensorboard_log: Path | Non
         model = PPO.load(model_path, env=venv, device=_device(p), custom_objects={"learning_rate": lr},
                          tensorboard_log=None if tensorboard_log is None else str(tensorboard_log))
     except Exception as exc:
-        raise ModelError(f"{model_path}: cannot resume from this model ({type(exc).__name__})") from None
+        raise ModelError(f"{model_path}: cannot resume from this model ({describe(exc)})") from None
     model._last_obs = None  # start from a fresh reset of the new envs, not the saved observation
     return model
 

@@ -27,3 +27,19 @@ def _isolated_track_dirs(tmp_path_factory, monkeypatch):
     """Keep tests away from the user's download cache and RACINGLINE_TRACKS."""
     monkeypatch.delenv("RACINGLINE_TRACKS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture(scope="session")
+def features_run(tmp_path_factory) -> Path:
+    """A tiny trained run with feature observations (see ``helpers.make_tiny_run``); copy it before changing it."""
+    from helpers import make_tiny_run
+
+    return make_tiny_run(tmp_path_factory.mktemp("runs") / "features", "features")
+
+
+@pytest.fixture(scope="session")
+def pixels_run(tmp_path_factory) -> Path:
+    """A tiny trained run with 4 stacked pixel frames (see ``helpers.make_tiny_run``); copy it before changing it."""
+    from helpers import make_tiny_run
+
+    return make_tiny_run(tmp_path_factory.mktemp("runs") / "pixels", "pixels")

@@ -8,42 +8,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
+from helpers import copy_run
 from racingline.cli import app
-from racingline.config import Config, EnvConfig, EvalConfig, save_config
 from racingline.tracks import PROJECT_TRACKS_DIR
 
 TRACK = "rounded_rectangle"
 
 
-def make_tiny_run(folder: Path) -> Path:
-    """A run folder with a tiny feature-observation PPO model (256 steps), its statistics and config."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from racingline.wrappers import make_vec_env
-
-    torch.set_num_threads(1)
-    env = EnvConfig(track=TRACK, obs="features", renderer="pygame", frame_stack=1, max_episode_steps=300)
-    cfg = Config(name="tiny", n_envs=1, vec_env="dummy", env=env, eval=EvalConfig(tracks=[TRACK, "kidney"]))
-    venv = make_vec_env(1, seed=0, obs="features", track=TRACK, frame_stack=1, norm_reward=True, vec_env="dummy")
-    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu",
-                policy_kwargs={"net_arch": [16]})
-    model.learn(256)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "model.zip")
-    venv.save(str(folder / "vecnormalize.pkl"))
-    save_config(cfg, folder / "config.yaml")
-    venv.close()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.mktemp("runs") / "tiny")
+@pytest.fixture
+def tiny_run(features_run) -> Path:
+    """The tiny feature-observation run shared with test_evaluation (conftest ``features_run``)."""
+    return features_run
 
 
 @pytest.fixture
@@ -55,16 +33,6 @@ def work(tmp_path, monkeypatch) -> Path:
 
 def invoke(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-
-
-def copy_run(src: Path, dest: Path, **config_changes) -> Path:
-    shutil.copytree(src, dest)
-    data = yaml.safe_load((dest / "config.yaml").read_text())
-    for key, value in config_changes.items():
-        section, _, name = key.rpartition(".")
-        (data[section] if section else data)[name] = value
-    (dest / "config.yaml").write_text(yaml.safe_dump(data))
-    return dest
 
 
 def assert_clean_error(result, *fragments: str) -> None:

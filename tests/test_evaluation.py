@@ -1,4 +1,4 @@
-"""Tests of racingline.evaluation: run loading, eval env construction, rollouts and lap metrics."""
+"""Tests of racingline.evaluation (and racingline.runs loading): run files, eval envs, rollouts, lap metrics."""
 
 from __future__ import annotations
 
@@ -6,73 +6,17 @@ import json
 import os
 import pickle
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from racingline.config import Config, EnvConfig, EvalConfig, save_config
+from helpers import copy_run
 from racingline.errors import ConfigError, ModelError, RunError
-from racingline.evaluation import (
-    EvalReport,
-    LoadedRun,
-    evaluate,
-    latest_run,
-    load_run,
-    make_eval_env,
-    resolve_eval_tracks,
-    resolve_run_files,
-    rollout,
-)
+from racingline.evaluation import EvalReport, evaluate, make_eval_env, resolve_eval_tracks, rollout
+from racingline.runs import LoadedRun, latest_run, load_run, resolve_run_files
 from racingline.tracks import PROJECT_TRACKS_DIR, Track, TrackError, load_track
 
 TRACK = "rounded_rectangle"
-
-
-def make_tiny_run(folder: Path, obs: str) -> Path:
-    """A run folder holding a tiny PPO model trained for 256 steps, its VecNormalize stats and config."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from racingline.wrappers import make_vec_env
-
-    torch.set_num_threads(1)
-    stack = 4 if obs == "pixels" else 1
-    env = EnvConfig(track=TRACK, obs=obs, renderer="pygame", frame_stack=stack, max_episode_steps=300)
-    cfg = Config(name=f"tiny-{obs}", n_envs=1, vec_env="dummy", env=env, eval=EvalConfig(tracks=[TRACK, "kidney"]))
-    venv = make_vec_env(1, seed=0, obs=obs, track=TRACK, renderer="pygame", frame_stack=stack, norm_reward=True,
-                        vec_env="dummy")
-    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=64, n_epochs=1, seed=0, device="cpu",
-                policy_kwargs={"net_arch": [16]})
-    model.learn(256)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / "model.zip")
-    venv.save(str(folder / "vecnormalize.pkl"))
-    save_config(cfg, folder / "config.yaml")
-    venv.close()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def features_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.mktemp("runs") / "features", "features")
-
-
-@pytest.fixture(scope="module")
-def pixels_run(tmp_path_factory) -> Path:
-    return make_tiny_run(tmp_path_factory.mktemp("runs") / "pixels", "pixels")
-
-
-def _copy_run(src: Path, dest: Path, **config_changes) -> Path:
-    shutil.copytree(src, dest)
-    if config_changes:
-        data = yaml.safe_load((dest / "config.yaml").read_text())
-        for key, value in config_changes.items():
-            section, _, name = key.rpartition(".")
-            (data[section] if section else data)[name] = value
-        (dest / "config.yaml").write_text(yaml.safe_dump(data))
-    return dest
 
 
 # ------------------------------------------------------------------------------------------- run files
@@ -84,7 +28,7 @@ def test_resolve_run_files_from_folder_and_zip(features_run):
 
 
 def test_checkpoint_prefers_its_own_statistics(features_run, tmp_path):
-    run = _copy_run(features_run, tmp_path / "run")
+    run = copy_run(features_run, tmp_path / "run")
     ckpt = run / "checkpoints"
     ckpt.mkdir()
     shutil.copy(run / "model.zip", ckpt / "step_000000256.zip")
@@ -104,7 +48,7 @@ def test_missing_run_inputs_are_run_errors(features_run, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RunError, match=r"empty: not a run folder \(no model.zip"):
         resolve_run_files(tmp_path / "empty")
-    run = _copy_run(features_run, tmp_path / "noconfig")
+    run = copy_run(features_run, tmp_path / "noconfig")
     (run / "config.yaml").unlink()
     with pytest.raises(RunError, match="no config.yaml"):
         resolve_run_files(run)
@@ -122,23 +66,23 @@ def test_load_run_reads_config_model_and_stats(features_run):
 
 
 def test_load_run_rejects_garbage_model(features_run, tmp_path):
-    run = _copy_run(features_run, tmp_path / "run")
+    run = copy_run(features_run, tmp_path / "run")
     (run / "model.zip").write_bytes(b"not a zip at all")
     with pytest.raises(ModelError, match=r"model.zip: not a loadable Stable-Baselines3 PPO model"):
         load_run(run)
 
 
 def test_load_run_rejects_bad_config(features_run, tmp_path):
-    run = _copy_run(features_run, tmp_path / "unknown", **{"env.colour": "red"})
+    run = copy_run(features_run, tmp_path / "unknown", **{"env.colour": "red"})
     with pytest.raises(ConfigError, match=r"unknown config key 'env.colour'"):
         load_run(run)
-    run = _copy_run(features_run, tmp_path / "badtype", **{"env.size": "big"})
+    run = copy_run(features_run, tmp_path / "badtype", **{"env.size": "big"})
     with pytest.raises(ConfigError, match=r"config key 'env.size' must be an integer"):
         load_run(run)
 
 
 def test_normalised_observations_need_statistics(features_run, tmp_path):
-    run = _copy_run(features_run, tmp_path / "run", norm_obs=True)
+    run = copy_run(features_run, tmp_path / "run", norm_obs=True)
     (run / "vecnormalize.pkl").unlink()
     with pytest.raises(RunError, match="norm_obs: true.*no vecnormalize.pkl"):
         load_run(run)
@@ -152,8 +96,8 @@ def test_latest_run_is_newest_model(features_run, tmp_path):
     (runs / "unfinished").mkdir()
     with pytest.raises(RunError, match="holds no run with a model.zip"):
         latest_run(runs)
-    a = _copy_run(features_run, runs / "a")
-    b = _copy_run(features_run, runs / "b")
+    a = copy_run(features_run, runs / "a")
+    b = copy_run(features_run, runs / "b")
     os.utime(a / "model.zip", (2_000_000_000, 2_000_000_000))
     os.utime(b / "model.zip", (1_000_000_000, 1_000_000_000))
     assert latest_run(runs) == a
@@ -206,13 +150,13 @@ def test_eval_env_matches_training_stack_and_freezes_stats(features_run, pixels_
 
 
 def test_incompatible_model_is_a_model_error(features_run, tmp_path):
-    run = _copy_run(features_run, tmp_path / "run", **{"env.obs": "pixels", "env.frame_stack": 4})
+    run = copy_run(features_run, tmp_path / "run", **{"env.obs": "pixels", "env.frame_stack": 4})
     with pytest.raises(ModelError) as err:
         evaluate(run, [TRACK], max_steps=5)
     message = str(err.value)
     assert str(run / "model.zip") in message
     assert "(37,)" in message and "(4, 64, 64)" in message
-    run = _copy_run(features_run, tmp_path / "continuous", **{"env.continuous": True})
+    run = copy_run(features_run, tmp_path / "continuous", **{"env.continuous": True})
     with pytest.raises(ModelError, match="model acts in Discrete"):
         evaluate(run, [TRACK], max_steps=5)
 
@@ -334,7 +278,7 @@ def test_rollout_on_random_track(features_run):
 
 
 def test_statistics_of_another_env_are_a_model_error(features_run, pixels_run, tmp_path):
-    run = _copy_run(features_run, tmp_path / "run")
+    run = copy_run(features_run, tmp_path / "run")
     shutil.copy(pixels_run / "vecnormalize.pkl", run / "vecnormalize.pkl")
     with pytest.raises(ModelError, match=r"vecnormalize.pkl: normalisation statistics do not fit"):
         evaluate(run, [TRACK], max_steps=5)

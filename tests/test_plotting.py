@@ -14,7 +14,6 @@ from PIL import Image
 import racingline.evaluation as evaluation
 from racingline.config import Config, EnvConfig
 from racingline.errors import ConfigError
-from racingline.evaluation import EpisodeResult, LoadedRun, Rollout
 from racingline.plotting import (
     default_plot_tracks,
     plot_trajectories,
@@ -23,6 +22,8 @@ from racingline.plotting import (
     trajectory_figure,
     write_gif,
 )
+from racingline.results import EpisodeResult, Rollout
+from racingline.runs import LoadedRun
 from racingline.tracks import PROJECT_TRACKS_DIR, TrackError, load_track
 
 

@@ -21,14 +21,8 @@ from racingline import training
 from racingline.cli import app
 from racingline.config import apply_overrides, load_config
 from racingline.errors import ModelError, RunError
-from racingline.training import (
-    LinearSchedule,
-    create_run_dir,
-    latest_run,
-    load_run,
-    resume_point,
-    vecnormalize_path,
-)
+from racingline.runs import create_run_dir, latest_run, load_run, resume_point, vecnormalize_path
+from racingline.training import LinearSchedule
 
 #: The fastest possible training: feature observations, one env, tiny rollouts.
 TINY = ["--set", "env.obs=features", "--set", "env.track=rounded_rectangle", "--n-envs", "1",
@@ -112,6 +106,7 @@ def test_load_run_errors_are_one_line_naming_the_input(tmp_path, tiny_run):
         load_run(tmp_path / "nowhere")
     empty = tmp_path / "empty"
     empty.mkdir()
+    shutil.copy(tiny_run / "config.yaml", empty / "config.yaml")  # a run whose training has not saved a model
     with pytest.raises(RunError, match="empty: not a finished run folder"):
         load_run(empty)
     lone = tmp_path / "lone"
@@ -127,8 +122,10 @@ def test_load_run_errors_are_one_line_naming_the_input(tmp_path, tiny_run):
 
 
 def test_latest_run_is_the_newest_model(tmp_path):
-    assert latest_run(tmp_path / "none") is None
-    assert latest_run(tmp_path) is None
+    with pytest.raises(RunError, match="none: no such runs folder"):
+        latest_run(tmp_path / "none")
+    with pytest.raises(RunError, match="holds no run with a model.zip"):
+        latest_run(tmp_path)
     for i, name in enumerate(["20240101-000000-b", "20250101-000000-a"]):
         (tmp_path / name).mkdir()
         (tmp_path / name / "model.zip").write_bytes(b"x")
