@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from racingline import __version__, cli_eval, cli_train
+from racingline import __version__, cli_bench, cli_eval, cli_train
 from racingline.cli_tracks import tracks_app
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 cli_train.register(app)
 cli_eval.register(app)
+cli_bench.register(app)
 app.add_typer(tracks_app, name="tracks")
 
 

@@ -268,6 +268,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Confi
     """Apply ``key=value`` overrides (``ppo.learning_rate=3e-4``, ``env.obs=features``) to ``cfg``.
 
     Values are parsed as YAML (``true``, ``[a, b]``, ``null``); the result is validated like a file.
+    A new ``env.track`` without new ``env.track_weights`` drops the old weights.
     """
     data = config_to_dict(cfg)
     items: list[tuple[str, Any]] = []
@@ -283,6 +284,9 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Confi
             except yaml.YAMLError:
                 value = raw
             items.append((key.strip(), value))
+    keys = {k for k, _ in items}
+    if "env.track" in keys and "env.track_weights" not in keys:
+        items.append(("env.track_weights", None))  # weights belong to the pool they were written for
     for key, value in items:
         parts = key.split(".")
         node = data

@@ -125,8 +125,8 @@ def resolve_config(
         named["seed"] = seed
     if tracks:
         named["env.track"] = tracks[0] if len(tracks) == 1 else list(tracks)
-        if not any(s.split("=", 1)[0].strip() == "env.track_weights" for s in sets):
-            named["env.track_weights"] = None
+        weights_set = any(s.split("=", 1)[0].strip() == "env.track_weights" for s in sets)
+        named["env.track_weights"] = cfg.env.track_weights if weights_set else None
     return apply_overrides(cfg, named) if named else cfg
 
 

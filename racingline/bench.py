@@ -1,0 +1,163 @@
+"""Side-by-side speed measurements: the reference pipeline against racingline's observation modes.
+
+Four pipelines, all on CarRacing's procedural track of the same seed, all with frame skip 2:
+
+(a) ``stock``: Gymnasium's ``CarRacing-v3`` with the reference tutorial's per-env stack
+    (frame-skip wrapper, resize to 64x64, grayscale), drawing every physics frame with pygame;
+(b) ``pixels-pygame``: ``DeepRacerEnv`` pixels drawn by CarRacing's pygame code, once per agent step;
+(c) ``pixels-fast``: ``DeepRacerEnv`` pixels from the NumPy renderer;
+(d) ``features``: ``DeepRacerEnv`` feature vector, nothing drawn.
+
+For each: agent steps/s of one env in this process (seeded random actions), and for (a), (c), (d) the
+end-to-end PPO training throughput (environment steps/s, 2 envs in subprocesses, the tutorial's PPO
+settings). Ratios are to (a), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["PIPELINES", "BenchRow", "BenchReport", "run_bench", "env_steps_per_s", "ppo_steps_per_s"]
+
+
+def _stock(**_: Any):
+    from racingline.wrappers import make_stock_env
+
+    return make_stock_env(frame_skip=2, size=64)
+
+
+def _ours(obs: str, renderer: str = "fast") -> Callable[..., Any]:
+    def build(**_: Any):
+        from racingline.wrappers import make_env
+
+        return make_env(None, obs=obs, renderer=renderer, frame_skip=2)
+
+    return build
+
+
+#: name -> (label, env builder, include in the PPO measurement)
+PIPELINES: dict[str, tuple[str, Callable[..., Any], bool]] = {
+    "stock": ("(a) CarRacing-v3 + tutorial stack", _stock, True),
+    "pixels-pygame": ("(b) racingline pixels, pygame renderer", _ours("pixels", "pygame"), False),
+    "pixels-fast": ("(c) racingline pixels, fast renderer", _ours("pixels", "fast"), True),
+    "features": ("(d) racingline features", _ours("features"), True),
+}
+
+
+@dataclass
+class BenchRow:
+    """One pipeline's figures (``None`` where not measured)."""
+
+    name: str
+    label: str
+    env_steps_per_s: float
+    env_ratio: float | None = None
+    ppo_steps_per_s: float | None = None
+    ppo_ratio: float | None = None
+
+
+@dataclass
+class BenchReport:
+    """The whole measurement, with the settings it ran under."""
+
+    rows: list[BenchRow]
+    seed: int
+    env_seconds: float
+    ppo_seconds: float
+    max_rss_mib: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (for ``--json``)."""
+        return asdict(self)
+
+
+def env_steps_per_s(build: Callable[..., Any], seconds: float, seed: int = 0, warmup_steps: int = 20) -> float:
+    """Agent steps per second of one env built by ``build``, random actions, resetting at episode end."""
+    env = build()
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    for _ in range(warmup_steps):
+        env.step(int(rng.integers(5)))
+    steps = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        # Mostly gas with some steering, so the car actually drives along the road.
+        action = 3 if rng.random() < 0.6 else int(rng.integers(5))
+        _, _, terminated, truncated, _ = env.step(action)
+        steps += 1
+        if terminated or truncated:
+            env.reset()
+        if steps % 16 == 0 and time.perf_counter() >= deadline:
+            break
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps / elapsed
+
+
+def ppo_steps_per_s(name: str, seconds: float, seed: int = 0, n_envs: int = 2) -> float:
+    """End-to-end PPO training throughput (env steps/s) of pipeline ``name``, ``n_envs`` subprocess envs.
+
+    The tutorial's PPO settings (n_steps 512, batch 128, 10 epochs, MlpPolicy pi/vf [256], GELU); frame
+    stack 4 for pixels. Trains whole rollouts until ``seconds`` have passed, at least one rollout.
+    """
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack, VecNormalize
+
+    from racingline.wrappers import _start_method
+
+    build = PIPELINES[name][1]
+    venv = SubprocVecEnv([build for _ in range(n_envs)], start_method=_start_method())
+    venv.seed(seed)
+    if name != "features":
+        venv = VecFrameStack(venv, 4)
+    venv = VecNormalize(venv, norm_obs=False, norm_reward=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = PPO("MlpPolicy", venv, learning_rate=1e-4, n_steps=512, batch_size=128, n_epochs=10, seed=seed,
+                    policy_kwargs=dict(activation_fn=torch.nn.GELU, net_arch=dict(pi=[256], vf=[256]),
+                                       ortho_init=False), device="cpu", verbose=0)
+        per_rollout = 512 * n_envs
+        model.learn(per_rollout)  # warm-up: first rollout, buffers, threads
+        start = time.perf_counter()
+        steps = 0
+        while steps == 0 or time.perf_counter() - start < seconds:
+            model.learn(per_rollout, reset_num_timesteps=False)
+            steps += per_rollout
+        return steps / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+        venv.close()
+
+
+def run_bench(env_seconds: float = 5.0, ppo_seconds: float = 20.0, seed: int = 0, ppo: bool = True,
+              only: list[str] | None = None, on_row: Callable[[BenchRow], None] | None = None) -> BenchReport:
+    """Measure every pipeline (or those in ``only``) side by side; ratios are to ``stock`` when it ran."""
+    names = [n for n in PIPELINES if only is None or n in only]
+    rows = []
+    for name in names:
+        label, build, in_ppo = PIPELINES[name]
+        row = BenchRow(name=name, label=label, env_steps_per_s=env_steps_per_s(build, env_seconds, seed))
+        if ppo and in_ppo:
+            row.ppo_steps_per_s = ppo_steps_per_s(name, ppo_seconds, seed)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    base = next((r for r in rows if r.name == "stock"), None)
+    if base is not None:
+        for r in rows:
+            r.env_ratio = r.env_steps_per_s / base.env_steps_per_s
+            if r.ppo_steps_per_s is not None and base.ppo_steps_per_s:
+                r.ppo_ratio = r.ppo_steps_per_s / base.ppo_steps_per_s
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return BenchReport(rows=rows, seed=seed, env_seconds=env_seconds, ppo_seconds=ppo_seconds, max_rss_mib=rss,
+                       settings={"frame_skip": 2, "size": 64, "ppo_n_envs": 2, "track": "CarRacing procedural, same seed"})
