@@ -59,6 +59,8 @@ class BenchRow:
     env_ratio: float | None = None
     ppo_steps_per_s: float | None = None
     ppo_ratio: float | None = None
+    #: Share of PPO wall time spent in gradient updates (the rest: collecting rollouts in the envs).
+    ppo_update_share: float | None = None
 
 
 @dataclass
@@ -102,11 +104,13 @@ def env_steps_per_s(build: Callable[..., Any], seconds: float, seed: int = 0, wa
     return steps / elapsed
 
 
-def ppo_steps_per_s(name: str, seconds: float, seed: int = 0, n_envs: int = 2) -> float:
+def ppo_steps_per_s(name: str, seconds: float, seed: int = 0, n_envs: int = 2) -> tuple[float, float]:
     """End-to-end PPO training throughput (env steps/s) of pipeline ``name``, ``n_envs`` subprocess envs.
 
     The tutorial's PPO settings (n_steps 512, batch 128, 10 epochs, MlpPolicy pi/vf [256], GELU); frame
     stack 4 for pixels. Trains whole rollouts until ``seconds`` have passed, at least one rollout.
+    Torch uses one thread for the feature vector (small matrices) and every core for pixels.
+    Returns (env steps/s, share of the time spent in PPO's gradient updates).
     """
     import torch
     from stable_baselines3 import PPO
@@ -121,19 +125,29 @@ def ppo_steps_per_s(name: str, seconds: float, seed: int = 0, n_envs: int = 2) -
         venv = VecFrameStack(venv, 4)
     venv = VecNormalize(venv, norm_obs=False, norm_reward=True)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1 if name == "features" else max(1, threads))
     try:
         model = PPO("MlpPolicy", venv, learning_rate=1e-4, n_steps=512, batch_size=128, n_epochs=10, seed=seed,
                     policy_kwargs=dict(activation_fn=torch.nn.GELU, net_arch=dict(pi=[256], vf=[256]),
                                        ortho_init=False), device="cpu", verbose=0)
         per_rollout = 512 * n_envs
         model.learn(per_rollout)  # warm-up: first rollout, buffers, threads
+        update_s = [0.0]
+        train = model.train
+
+        def timed_train() -> None:
+            t0 = time.perf_counter()
+            train()
+            update_s[0] += time.perf_counter() - t0
+
+        model.train = timed_train  # type: ignore[method-assign]
         start = time.perf_counter()
         steps = 0
         while steps == 0 or time.perf_counter() - start < seconds:
             model.learn(per_rollout, reset_num_timesteps=False)
             steps += per_rollout
-        return steps / (time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        return steps / elapsed, update_s[0] / elapsed
     finally:
         torch.set_num_threads(threads)
         venv.close()
@@ -148,7 +162,7 @@ def run_bench(env_seconds: float = 5.0, ppo_seconds: float = 20.0, seed: int = 0
         label, build, in_ppo = PIPELINES[name]
         row = BenchRow(name=name, label=label, env_steps_per_s=env_steps_per_s(build, env_seconds, seed))
         if ppo and in_ppo:
-            row.ppo_steps_per_s = ppo_steps_per_s(name, ppo_seconds, seed)
+            row.ppo_steps_per_s, row.ppo_update_share = ppo_steps_per_s(name, ppo_seconds, seed)
         rows.append(row)
         if on_row is not None:
             on_row(row)

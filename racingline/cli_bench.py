@@ -45,11 +45,11 @@ def register(app: typer.Typer) -> None:
             return f"{value:,.1f}x" if ratio else f"{value:,.0f}"
 
         table = Table(title="racingline bench (frame skip 2, same track and seed, this machine)")
-        for col in ("pipeline", "agent steps/s (1 env)", "vs (a)", "PPO env-steps/s (2 envs)", "vs (a)"):
+        for col in ("pipeline", "agent steps/s (1 env)", "vs (a)", "PPO env-steps/s (2 envs)", "vs (a)", "PPO time in updates"):
             table.add_column(col, justify="left" if col == "pipeline" else "right")
         for r in report.rows:
             table.add_row(r.label, fmt(r.env_steps_per_s), fmt(r.env_ratio, True), fmt(r.ppo_steps_per_s),
-                          fmt(r.ppo_ratio, True))
+                          fmt(r.ppo_ratio, True), "-" if r.ppo_update_share is None else f"{100 * r.ppo_update_share:.0f}%")
         Console().print(table)
         typer.echo(f"peak memory of this process: {report.max_rss_mib:,.0f} MiB")
         if json_out is not None:

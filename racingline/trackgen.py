@@ -122,20 +122,21 @@ GEN_LENGTH_RANGE_M = (17.0, 70.0)
 GEN_LENGTH_LIMITS_M = (15.0, 100.0)
 #: Road widths ``generate_track`` accepts, metres (published tracks run 0.6-2.0 m).
 GEN_WIDTH_LIMITS_M = (0.6, 2.0)
-#: Smallest centerline radius of curvature of a generated track, metres (a DeepRacer car turns ~0.8 m).
-MIN_RADIUS_M = 0.8
+#: Smallest centerline radius of curvature of a generated track, metres (the 2022 tracks' tightest
+#: corners have radii of 0.4-0.6 m, so generated tracks must reach that to prepare an agent for them).
+MIN_RADIUS_M = 0.5
 #: Smallest gap between road edges of two parts of a generated track that are not neighbours, metres.
 CLEARANCE_M = 0.4
-_GEN_HARMONICS = np.arange(2, 8)
+_GEN_HARMONICS = np.arange(2, 12)
 _GEN_MAX_TRIES = 400
 
 
 def generation_min_radius_m(width_m: float) -> float:
     """Smallest centerline radius of curvature a generated track of road width ``width_m`` may have.
 
-    At least :data:`MIN_RADIUS_M`, and wider than half the road so the inside edge never folds.
+    At least :data:`MIN_RADIUS_M`, and at least half the road width so the inside edge never folds.
     """
-    return max(MIN_RADIUS_M, 0.5 * float(width_m) + 0.3)
+    return max(MIN_RADIUS_M, 0.5 * float(width_m) + 0.02)
 
 
 def _random_loop(rng: np.random.Generator, roughness: float, n: int = 1024) -> np.ndarray:
@@ -146,9 +147,9 @@ def _random_loop(rng: np.random.Generator, roughness: float, n: int = 1024) -> n
     """
     theta = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
     k = _GEN_HARMONICS
-    amp = rng.uniform(0.0, 1.0, len(k)) / k**1.3
+    amp = rng.uniform(0.0, 1.0, len(k)) / k**1.0
     phase = rng.uniform(0.0, 2.0 * np.pi, len(k))
-    amp *= roughness * rng.uniform(0.25, 0.6) / max(float(amp.sum()), 1e-9)
+    amp *= roughness * rng.uniform(0.35, 0.9) / max(float(amp.sum()), 1e-9)
     r = 1.0 + np.sum(amp[:, None] * np.cos(k[:, None] * theta[None, :] + phase[:, None]), axis=0)
     pts = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
     stretch = 1.0 + roughness * rng.uniform(0.0, 1.0)

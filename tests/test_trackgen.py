@@ -68,8 +68,8 @@ def test_requested_length_and_width(length_m, width_m):
 
 
 def test_min_radius_grows_with_width():
-    assert generation_min_radius_m(0.6) == pytest.approx(0.8)
-    assert generation_min_radius_m(2.0) == pytest.approx(1.3)
+    assert generation_min_radius_m(0.6) == pytest.approx(0.5)
+    assert generation_min_radius_m(2.0) == pytest.approx(1.02)
 
 
 def test_deterministic_per_seed():

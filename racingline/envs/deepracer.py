@@ -304,6 +304,7 @@ class DeepRacerEnv(CarRacing):
         self.car.step(1.0 / FPS)
         self.world.Step(1.0 / FPS, 6 * 30, 2 * 30)
         self.t = 0.0  # lap time counts from the first action
+        self._frames = 0
         self._update_progress()
         self._look_offsets = np.round(LOOKAHEAD_M * sim.scale / sim.ds).astype(np.int64)
         info = self._info()
@@ -342,7 +343,8 @@ class DeepRacerEnv(CarRacing):
             car.brake(brake)
             car.step(dt)
             self.world.Step(dt, 6 * 30, 2 * 30)
-            self.t += dt
+            self._frames += 1
+            self.t = self._frames / FPS  # exact multiples of 1/FPS (no float drift in lap times)
             self.car.fuel_spent = 0.0
             self._update_progress()
             if self.reward_mode == "progress":

@@ -108,7 +108,7 @@ class FastRenderer:
         cache_bytes: textures kept (most recently used first) for tracks of a pool; at least one is kept.
     """
 
-    def __init__(self, size: int = 64, *, texels_per_unit: float = 4.0, max_texture_bytes: int = 16 * 2**20,
+    def __init__(self, size: int = 64, *, texels_per_unit: float = 3.0, max_texture_bytes: int = 16 * 2**20,
                  cache_bytes: int = 48 * 2**20) -> None:
         if int(size) < 8:
             raise ValueError(f"size: must be >= 8, got {size}")
