@@ -116,3 +116,20 @@ def test_project_shapes_still_valid():
     for name, fn in PROJECT_SHAPES.items():
         track = track_from_array(track_array_from_centerline(fn()), name=name)
         assert track.n_waypoints > 30
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_pure_pursuit_laps_generated_tracks(seed):
+    from racingline import DeepRacerEnv
+    from racingline.controllers import PurePursuit
+    from racingline.tracks import track_from_array
+
+    track = track_from_array(generate_track(seed), name=f"generated_{seed}")
+    env = DeepRacerEnv(track, obs="features", continuous=True, frame_skip=2, max_episode_steps=4000)
+    env.reset(seed=0)
+    driver = PurePursuit(lookahead_m=0.8, target_speed_mps=1.2)
+    while True:
+        _, _, terminated, truncated, info = env.step(driver.continuous(env))
+        if terminated or truncated:
+            break
+    assert info["lap_complete"] and info["progress"] == pytest.approx(100.0)
