@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -10,10 +10,10 @@ import numpy as np
 from gymnasium import spaces
 
 from racingline.envs.deepracer import DeepRacerEnv
+from racingline.envs.raster import GRAY_WEIGHTS
 
 __all__ = ["FrameSkip", "ResizeGrayscale", "make_env", "make_vec_env", "make_stock_env"]
 
-_GRAY = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
 
 
 class FrameSkip(gym.Wrapper):
@@ -50,7 +50,7 @@ class ResizeGrayscale(gym.ObservationWrapper):
     def observation(self, observation: np.ndarray) -> np.ndarray:
         from PIL import Image
 
-        gray = (np.asarray(observation, dtype=np.float32) @ _GRAY).astype(np.uint8)
+        gray = (np.asarray(observation, dtype=np.float32) @ GRAY_WEIGHTS).astype(np.uint8)
         img = Image.fromarray(gray).resize((self.size, self.size), Image.Resampling.BOX)
         return np.asarray(img, dtype=np.uint8)[:, :, None]
 

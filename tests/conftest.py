@@ -22,6 +22,15 @@ def shared_2022() -> Path:
     return SHARED_2022
 
 
+@pytest.fixture()
+def env(tmp_path, monkeypatch) -> Path:
+    """A test in its own working folder, with its own cache and no RACINGLINE_TRACKS."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RACINGLINE_TRACKS", raising=False)
+    return tmp_path
+
+
 @pytest.fixture(autouse=True)
 def _isolated_track_dirs(tmp_path_factory, monkeypatch):
     """Keep tests away from the user's download cache and RACINGLINE_TRACKS."""

@@ -95,15 +95,6 @@ def server():
         thread.join(timeout=5)
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch):
-    """Isolated cwd, cache and RACINGLINE_TRACKS."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("RACINGLINE_TRACKS", raising=False)
-    return tmp_path
-
-
 def files_in(folder: Path) -> list[str]:
     """All entries of ``folder`` (temporary files included), sorted; [] when it does not exist."""
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []

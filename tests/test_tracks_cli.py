@@ -19,14 +19,6 @@ SHARED_2022 = ROOT.parent / "shared" / "tracks" / "2022"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture()
-def env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("RACINGLINE_TRACKS", raising=False)
-    return tmp_path
-
-
 def run(*args: str):
     return CliRunner().invoke(app, ["tracks", *args], env={"COLUMNS": "200"})
 

@@ -16,6 +16,7 @@ from gymnasium.error import InvalidAction
 
 from racingline.envs.features import FEATURE_HIGH, FEATURE_LOW, LOOKAHEAD_M, compute_features
 from racingline.envs.geometry import SimTrack, build_sim_track
+from racingline.envs.raster import GRAY_WEIGHTS
 from racingline.tracks import Track, TrackError, load_track, track_from_array
 
 __all__ = ["DeepRacerEnv", "FPS", "TRACK_SCALE", "TRACK_WIDTH_SCALE", "OBS_MODES", "RENDERERS", "REWARDS"]
@@ -28,8 +29,6 @@ RENDERERS = ("fast", "pygame")
 REWARDS = ("tiles", "progress")
 #: Default episode length: one minute of simulated time.
 DEFAULT_EPISODE_TIME_S = 60.0
-#: Grayscale weights (Gymnasium's GrayscaleObservation).
-_GRAY = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
 #: Speed below which "reversed" follows the car's heading rather than its velocity (sim units/s).
 _MOVING = 1.0
 
@@ -448,7 +447,7 @@ class DeepRacerEnv(CarRacing):
             return self._fast_renderer.render(self)
         frame = self._pygame_state()
         if self.grayscale:
-            frame = (frame.astype(np.float32) @ _GRAY).astype(np.uint8)[:, :, None]
+            frame = (frame.astype(np.float32) @ GRAY_WEIGHTS).astype(np.uint8)[:, :, None]
         return frame
 
     def _pygame_state(self) -> np.ndarray:
