@@ -87,12 +87,14 @@ def compute_features(env: DeepRacerEnv) -> np.ndarray:
         math.cos(err),
         on_road,
     )
-    ii = (idx + env._look_offsets) % len(sim.dense_xy)
-    rel = sim.dense_xy[ii] - (px, py)
+    ii = env._look_offsets + idx
+    ii %= len(sim.dense_xy)
+    rx = sim.dense_x.take(ii)
+    rx -= px
+    ry = sim.dense_y.take(ii)
+    ry -= py
     norm = _LOOK_NORM_M * sim.scale
-    ahead = np.empty((len(ii), 2))
-    ahead[:, 0] = (rel[:, 0] * fx + rel[:, 1] * fy) / norm
-    ahead[:, 1] = (rel[:, 0] * lx + rel[:, 1] * ly) / norm
-    out[_N_BASE:] = ahead.ravel()
+    out[_N_BASE::2] = (rx * fx + ry * fy) / norm
+    out[_N_BASE + 1::2] = (rx * lx + ry * ly) / norm
     np.clip(out, FEATURE_LOW, FEATURE_HIGH, out=out)
     return out

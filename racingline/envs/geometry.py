@@ -9,7 +9,9 @@ sim units wide (the tutorial's scale 25 and width scale 0.5 give CarRacing's own
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -62,6 +64,36 @@ class SimTrack:
     def to_metres(self, xy_sim: np.ndarray) -> np.ndarray:
         """Sim coordinates -> the track file's own metre coordinates."""
         return np.asarray(xy_sim) / self.scale + self.origin_m
+
+    @cached_property
+    def dense_x(self) -> np.ndarray:
+        """``dense_xy[:, 0]``, contiguous (nearest-point searches read it every physics step)."""
+        return np.ascontiguousarray(self.dense_xy[:, 0])
+
+    @cached_property
+    def dense_y(self) -> np.ndarray:
+        """``dense_xy[:, 1]``, contiguous."""
+        return np.ascontiguousarray(self.dense_xy[:, 1])
+
+    @cached_property
+    def _waypoint_lookup(self) -> tuple[list[int], dict[int, int]]:
+        first: dict[int, int] = {}
+        for k, v in enumerate(self.waypoint_dense_index.tolist()):
+            first.setdefault(v, k)
+        return sorted(first), first
+
+    def closest_waypoint(self, dense_index: int) -> int:
+        """Index of the waypoint nearest (along the loop) to dense point ``dense_index``; ties: the lowest.
+
+        The same as ``argmin(|circular(waypoint_dense_index - dense_index)|)``, from the two waypoints
+        either side instead of all of them.
+        """
+        values, first = self._waypoint_lookup
+        m = len(self.dense_xy)
+        h = m // 2
+        j = bisect_left(values, dense_index)
+        d = min(abs((v - dense_index + h) % m - h) for v in (values[j % len(values)], values[j - 1]))
+        return min(first[v] for v in ((dense_index - d) % m, (dense_index + d) % m) if v in first)
 
 
 def _resample(center: np.ndarray, values: np.ndarray, arc: np.ndarray, length: float, n: int):
