@@ -88,6 +88,8 @@ class PPOConfig:
     net_arch_pi: list[int] = field(default_factory=lambda: [256])
     net_arch_vf: list[int] = field(default_factory=lambda: [256])
     ortho_init: bool = False
+    #: Pixel observations only: average-pool the image by this factor before the network (1 = off).
+    pixel_pool: int = 1
     #: ``auto``, ``cpu`` or ``cuda``.
     device: str = "auto"
 
@@ -110,7 +112,8 @@ class Config:
     seed: int = 0
     total_timesteps: int = 2_000_000
     n_envs: int = 9
-    #: ``auto`` (subprocesses when n_envs > 1), ``subproc`` or ``dummy``.
+    #: ``auto`` (``split`` when n_envs > 1), ``split`` (env 0 in the trainer, the rest in subprocesses),
+    #: ``subproc`` (all in subprocesses) or ``dummy`` (all in the trainer, one after another).
     vec_env: str = "auto"
     norm_reward: bool = True
     norm_obs: bool = False
@@ -129,10 +132,10 @@ _CHOICES = {
     "ppo.lr_schedule": ("linear", "constant"),
     "ppo.activation": ("gelu", "relu", "tanh"),
     "ppo.device": ("auto", "cpu", "cuda"),
-    "vec_env": ("auto", "subproc", "dummy"),
+    "vec_env": ("auto", "split", "subproc", "dummy"),
 }
 _POSITIVE = {"total_timesteps", "n_envs", "env.generated_every", "env.frame_skip", "env.size", "env.frame_stack", "ppo.n_steps",
-             "ppo.batch_size", "ppo.n_epochs", "eval.episodes"}
+             "ppo.batch_size", "ppo.n_epochs", "ppo.pixel_pool", "eval.episodes"}
 
 
 def _type_name(tp: Any) -> str:

@@ -201,12 +201,18 @@ def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = N
     from stable_baselines3 import PPO
     from torch import nn
 
+    from racingline.policies import POLICIES, PooledFlatten
+
     p = cfg.ppo
     _check_policy(p)
     policy_kwargs = dict(activation_fn=getattr(nn, _ACTIVATIONS[p.activation]),
                          net_arch=dict(pi=list(p.net_arch_pi), vf=list(p.net_arch_vf)), ortho_init=p.ortho_init)
+    if p.pixel_pool > 1:
+        if cfg.env.obs != "pixels" or p.policy != "MlpPolicy":
+            raise ConfigError("ppo.pixel_pool: pooling applies to env.obs 'pixels' with ppo.policy 'MlpPolicy'")
+        policy_kwargs.update(features_extractor_class=PooledFlatten, features_extractor_kwargs={"pool": p.pixel_pool})
     return PPO(
-        p.policy, venv,
+        POLICIES.get(p.policy, p.policy), venv,
         learning_rate=LinearSchedule(p.learning_rate) if p.lr_schedule == "linear" else p.learning_rate,
         n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
         clip_range=p.clip_range, ent_coef=p.ent_coef, vf_coef=p.vf_coef, max_grad_norm=p.max_grad_norm,

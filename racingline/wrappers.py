@@ -120,13 +120,13 @@ def make_vec_env(
     """The tutorial's vectorised stack: ``n_envs`` x :func:`make_env`, ``VecFrameStack``, ``VecNormalize``.
 
     Args:
-        n_envs: number of environments; more than one runs them in subprocesses (``SubprocVecEnv``)
-            unless ``vec_env="dummy"``.
+        n_envs: number of environments; with more than one, ``vec_env="auto"`` steps env 0 in this
+            process while the others step in subprocesses (:class:`~racingline.vec_env.SplitVecEnv`).
         seed: base seed; env ``i`` is seeded ``seed + i``.
         frame_stack: frames stacked on the last axis (default 4 for pixels, 1 (none) for features).
         norm_reward / norm_obs: ``VecNormalize`` switches (tutorial: rewards only).
         gamma: discount used by ``VecNormalize`` for reward scaling.
-        vec_env: ``"auto"``, ``"subproc"`` or ``"dummy"``.
+        vec_env: ``"auto"``, ``"split"``, ``"subproc"`` (``SubprocVecEnv``) or ``"dummy"`` (``DummyVecEnv``).
         env_kwargs: passed to :func:`make_env` (``track``, ``obs``, ``frame_skip``, ...).
 
     Returns:
@@ -139,13 +139,17 @@ def make_vec_env(
         frame_stack = 4 if obs_mode == "pixels" else 1
     fns = [_env_factory(i, seed, env_kwargs) for i in range(n_envs)]
     if vec_env == "auto":
-        vec_env = "subproc" if n_envs > 1 else "dummy"
-    if vec_env == "subproc":
+        vec_env = "split" if n_envs > 1 else "dummy"
+    if vec_env == "split":
+        from racingline.vec_env import SplitVecEnv
+
+        venv = SplitVecEnv(fns, n_local=1, start_method=_start_method())
+    elif vec_env == "subproc":
         venv = SubprocVecEnv(fns, start_method=_start_method())
     elif vec_env == "dummy":
         venv = DummyVecEnv(fns)
     else:
-        raise ValueError(f"vec_env: expected 'auto', 'subproc' or 'dummy', got {vec_env!r}")
+        raise ValueError(f"vec_env: expected 'auto', 'split', 'subproc' or 'dummy', got {vec_env!r}")
     if seed is not None:
         venv.seed(seed)
     if frame_stack > 1:

@@ -33,7 +33,7 @@ def test_vector_stack_shapes_with_subprocesses():
         assert obs.shape == (2, 64, 64, 4)
         assert type(venv).__name__ == "VecNormalize" and venv.norm_reward and not venv.norm_obs
         assert type(venv.venv).__name__ == "VecFrameStack"
-        assert type(venv.venv.venv).__name__ == "SubprocVecEnv"
+        assert type(venv.venv.venv).__name__ == "SplitVecEnv"  # env 0 here, env 1 in a subprocess
         assert "progress" in infos[0]
     finally:
         venv.close()
