@@ -37,19 +37,27 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         report = run_bench(env_seconds, ppo_seconds, seed, ppo, only or None,
                            on_row=lambda r: console.print(f"measured {r.label}: {r.env_steps_per_s:,.0f} agent steps/s"
-                                                          + (f", PPO {r.ppo_steps_per_s:,.0f} env steps/s" if r.ppo_steps_per_s else "")))
+                                                          + (f", PPO {r.ppo_steps_per_s:,.0f} env steps/s" if r.ppo_steps_per_s else "")
+                                                          + (f" ({r.config_ppo_steps_per_s:,.0f} with configs/{r.ppo_config}.yaml)"
+                                                             if r.config_ppo_steps_per_s else "")))
 
         def fmt(value: float | None, ratio: bool = False) -> str:
             if value is None:
                 return "-"
             return f"{value:,.1f}x" if ratio else f"{value:,.0f}"
 
+        def share(value: float | None) -> str:
+            return "-" if value is None else f"{100 * value:.0f}%"
+
         table = Table(title="racingline bench (frame skip 2, same track and seed, this machine)")
-        for col in ("pipeline", "agent steps/s (1 env)", "vs (a)", "PPO env-steps/s (2 envs)", "vs (a)", "PPO time in updates"):
+        for col in ("pipeline", "agent steps/s (1 env)", "vs (a)", "PPO env-steps/s, tutorial settings (2 envs)",
+                    "vs (a)", "PPO env-steps/s, racingline config (2 envs)", "vs (a)", "PPO time in updates"):
             table.add_column(col, justify="left" if col == "pipeline" else "right")
         for r in report.rows:
+            config = "-" if r.ppo_config is None else f"{fmt(r.config_ppo_steps_per_s)} ({r.ppo_config})"
+            shares = share(r.ppo_update_share) + ("" if r.ppo_config is None else f" / {share(r.config_ppo_update_share)}")
             table.add_row(r.label, fmt(r.env_steps_per_s), fmt(r.env_ratio, True), fmt(r.ppo_steps_per_s),
-                          fmt(r.ppo_ratio, True), "-" if r.ppo_update_share is None else f"{100 * r.ppo_update_share:.0f}%")
+                          fmt(r.ppo_ratio, True), config, fmt(r.config_ppo_ratio, True), shares)
         Console().print(table)
         typer.echo(f"peak memory of this process: {report.max_rss_mib:,.0f} MiB")
         if json_out is not None:

@@ -41,8 +41,7 @@ class FastActorCriticPolicy(ActorCriticPolicy):
     """SB3's ``ActorCriticPolicy`` whose ``forward`` (used while collecting rollouts) skips distribution objects.
 
     Same actions distribution, values and log-probabilities as the parent (tests compare them). Without
-    gradients, on the CPU, for a flattening (or :class:`PooledFlatten`) extractor and dense layers, the
-    forward pass runs in NumPy on views of the weights: for the small networks PPO uses on features, a
+    gradients, on the CPU, for flat (non-image) observations and dense layers, the forward pass runs in NumPy on views of the weights: for the small networks PPO uses on features, a
     torch call's dispatch costs several times the arithmetic. Sampling then uses a NumPy generator seeded
     from torch's (so ``seed`` still makes runs repeatable).
     """
@@ -85,8 +84,11 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         if getattr(self, "_np_unsupported", False):
             return None
         extractor = self.features_extractor
-        if not self.share_features_extractor or not isinstance(extractor, (FlattenExtractor, PooledFlatten)) \
-                or self.device.type != "cpu" or not isinstance(self.observation_space, gym.spaces.Box):
+        # Flat (feature) observations only: image networks are big enough for torch's kernels to pay off,
+        # and NumPy's BLAS threads would compete with the env workers for the cores.
+        if not self.share_features_extractor or not isinstance(extractor, FlattenExtractor) \
+                or self.device.type != "cpu" or not isinstance(self.observation_space, gym.spaces.Box) \
+                or is_image_space(self.observation_space):
             self._np_unsupported = True
             return None
 
@@ -115,25 +117,13 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         params = [(p, p.data_ptr()) for p in self.parameters()]
         self._np_plan = plan = {
             "pi": pi + head_pi, "vf": vf + head_vf, "params": params,
-            "image": is_image_space(self.observation_space) and self.normalize_images,
-            "pool": extractor.pool if isinstance(extractor, PooledFlatten) else 1,
-            "channels_first": getattr(extractor, "channels_first", True),
             "log_std": self.log_std.detach().numpy() if isinstance(getattr(self, "log_std", None), torch.Tensor) else None,
         }
         return plan
 
     def _numpy_forward(self, plan: dict, obs: np.ndarray, deterministic: bool, gaussian: bool):
-        x = obs.astype(np.float32)
-        if plan["image"]:
-            x *= np.float32(1.0 / 255.0)
-        n = x.shape[0]
-        k = plan["pool"]
-        if k > 1:
-            img = x if plan["channels_first"] else x.transpose(0, 3, 1, 2)
-            c, h, w = img.shape[1:]
-            h2, w2 = h // k, w // k
-            x = img[:, :, : h2 * k, : w2 * k].reshape(n, c, h2, k, w2, k).mean(axis=(3, 5), dtype=np.float32)
-        x = x.reshape(n, -1)
+        n = obs.shape[0]
+        x = obs.astype(np.float32).reshape(n, -1)
         out = _run(plan["pi"], x)
         values = _run(plan["vf"], x)
         rng = getattr(self, "_np_rng", None)

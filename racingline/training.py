@@ -189,11 +189,14 @@ def _tensorboard_available() -> bool:
     return True
 
 
-def _check_policy(ppo: PPOConfig) -> None:
+def _check_policy(cfg: Config) -> None:
     from stable_baselines3 import PPO
 
+    ppo = cfg.ppo
     if ppo.policy not in PPO.policy_aliases:
         raise ConfigError(f"ppo.policy: unknown policy {ppo.policy!r}; choose one of {', '.join(PPO.policy_aliases)}")
+    if ppo.pixel_pool > 1 and (cfg.env.obs != "pixels" or ppo.policy != "MlpPolicy"):
+        raise ConfigError("ppo.pixel_pool: pooling applies to env.obs 'pixels' with ppo.policy 'MlpPolicy'")
 
 
 def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = None):
@@ -204,12 +207,10 @@ def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = N
     from racingline.policies import POLICIES, PooledFlatten
 
     p = cfg.ppo
-    _check_policy(p)
+    _check_policy(cfg)
     policy_kwargs = dict(activation_fn=getattr(nn, _ACTIVATIONS[p.activation]),
                          net_arch=dict(pi=list(p.net_arch_pi), vf=list(p.net_arch_vf)), ortho_init=p.ortho_init)
     if p.pixel_pool > 1:
-        if cfg.env.obs != "pixels" or p.policy != "MlpPolicy":
-            raise ConfigError("ppo.pixel_pool: pooling applies to env.obs 'pixels' with ppo.policy 'MlpPolicy'")
         policy_kwargs.update(features_extractor_class=PooledFlatten, features_extractor_kwargs={"pool": p.pixel_pool})
     return PPO(
         POLICIES.get(p.policy, p.policy), venv,
@@ -275,7 +276,7 @@ def train(
         raise RunError(f"{run}: already trained {done} of {cfg.total_timesteps} steps; "
                        "pass a larger total (--timesteps) to continue")
     env_kwargs(cfg.env)  # unknown tracks, policies and devices fail here, before a run folder is made
-    _check_policy(cfg.ppo)
+    _check_policy(cfg)
     _device(cfg.ppo)
     if resume is None:
         run = create_run_dir(cfg.name, runs_dir, run_dir)

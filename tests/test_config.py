@@ -129,3 +129,36 @@ def test_resolve_config_applies_sets_then_named_options(tmp_path):
     assert replaced.env.track == ["s_bend", "kidney", "rounded_rectangle"] and replaced.env.track_weights is None
     with pytest.raises(ConfigError, match="missing.yaml"):
         resolve_config("missing.yaml")
+
+
+def test_pixels_config_builds_a_pooled_pixel_policy():
+    from racingline.policies import FastActorCriticPolicy, PooledFlatten
+    from racingline.training import build_model, build_vec_env
+
+    cfg = apply_overrides(load_config("pixels"), {"n_envs": 1, "ppo.n_steps": 64, "ppo.batch_size": 64})
+    assert (cfg.env.obs, cfg.env.renderer, cfg.env.frame_stack, cfg.ppo.pixel_pool) == ("pixels", "fast", 4, 4)
+    venv = build_vec_env(cfg)
+    try:
+        model = build_model(cfg, venv)
+        assert isinstance(model.policy, FastActorCriticPolicy)
+        assert isinstance(model.policy.features_extractor, PooledFlatten)
+        assert model.policy.features_extractor.features_dim == 4 * 16 * 16
+        model.learn(128)  # a rollout and an update through the pooled network
+        assert model.num_timesteps == 128
+    finally:
+        venv.close()
+
+
+def test_pixel_pool_needs_pixel_observations(tmp_path):
+    from racingline.training import build_model, build_vec_env, train
+
+    cfg = apply_overrides(load_config(), {"n_envs": 1, "ppo.pixel_pool": 2})
+    with pytest.raises(ConfigError, match="ppo.pixel_pool"):
+        train(cfg, run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # refused before a run folder was made
+    venv = build_vec_env(cfg)
+    try:
+        with pytest.raises(ConfigError, match="ppo.pixel_pool"):
+            build_model(cfg, venv)
+    finally:
+        venv.close()

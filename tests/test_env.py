@@ -229,3 +229,30 @@ def test_bad_arguments_are_named():
         DeepRacerEnv("kidney", renderer="opengl")
     with pytest.raises(ValueError, match="frame_skip"):
         DeepRacerEnv("kidney", frame_skip=0)
+
+
+def test_reset_on_the_same_track_reuses_the_road_and_matches_a_fresh_env():
+    """Keeping the road bodies between episodes on one track changes nothing: tiles, shades, rewards, pixels."""
+    env = DeepRacerEnv("kidney", obs="pixels", reward="tiles", frame_skip=2)
+    driver = PurePursuit()
+    env.reset(seed=0)
+    for _ in range(150):
+        env.step(driver.continuous(env) if env.continuous else driver.discrete(env))
+    assert env.tile_visited_count > 10  # tiles were visited and repainted
+    bodies = [id(t) for t in env.road]
+    fresh = DeepRacerEnv("kidney", obs="pixels", reward="tiles", frame_skip=2)
+    obs, _ = env.reset(seed=1)
+    ref_obs, _ = fresh.reset(seed=1)
+    assert [id(t) for t in env.road] == bodies  # the same road, not rebuilt
+    # Only the start tiles the car settles on are visited, as in a fresh env.
+    assert [t.road_visited for t in env.road] == [t.road_visited for t in fresh.road]
+    assert sum(t.road_visited for t in env.road) < 5
+    np.testing.assert_array_equal([t.color for t in env.road], [t.color for t in fresh.road])
+    np.testing.assert_array_equal(obs, ref_obs)
+    for _ in range(150):
+        action = driver.discrete(fresh)
+        obs, reward, *_ = env.step(action)
+        ref_obs, ref_reward, *_ = fresh.step(action)
+        np.testing.assert_array_equal(obs, ref_obs)
+        assert reward == ref_reward
+    assert env.tile_visited_count == fresh.tile_visited_count > 10

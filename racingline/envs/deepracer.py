@@ -237,12 +237,38 @@ class DeepRacerEnv(CarRacing):
             self.road_poly.append(([(float(x), float(y)) for x, y in quad], (255, 255, 255) if white else (255, 0, 0)))
         self.track = [tuple(row) for row in sim.tiles]
 
+    def _reset_road(self) -> None:
+        """The road of the last episode, as :meth:`_build_road` left it: unvisited tiles, original shades."""
+        for i, t in enumerate(self.road):
+            t.road_visited = False
+            t.color[:] = self.road_color + 0.01 * (i % 3) * 255
+        self.road_poly = list(self.road_poly)  # a new list: renderers see a new episode
+
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode. ``options`` may hold ``track`` (pool index or Track), ``start_waypoint``, ``reverse``."""
         super(CarRacing, self).reset(seed=seed)
         options = dict(options or {})
-        self._destroy()
+        rng = self.np_random
+        choice = options.get("track")
+        if isinstance(choice, Track):
+            track = choice
+        elif choice is not None:
+            track = self._pool[int(choice)]
+        else:
+            track = self._pool[int(rng.choice(len(self._pool), p=self._pool_weights))] if len(self._pool) > 1 else self._pool[0]
+        reverse = options.get("reverse", self.reverse)
+        reverse = bool(rng.integers(2)) if reverse == "random" else bool(reverse)
+        if isinstance(track, str):  # "generated"
+            track = self._next_generated_track()
+        sim = None if track is None else self._sim_track_for(track, reverse)
+        # The same track as the last episode: keep its road bodies (rebuilding them is most of a reset).
+        reuse = sim is not None and sim is self.sim_track and bool(self.road) and self.car is not None \
+            and not self.domain_randomize
+        if reuse:
+            self.car.destroy()
+        else:
+            self._destroy()
         self.world.contactListener_bug_workaround = FrictionDetector(self, self.lap_complete_percent)
         self.world.contactListener = self.world.contactListener_bug_workaround
         self.reward = 0.0
@@ -254,28 +280,16 @@ class DeepRacerEnv(CarRacing):
         if self.domain_randomize:
             self._reinit_colors(options.get("randomize", True))
 
-        rng = self.np_random
-        choice = options.get("track")
-        if isinstance(choice, Track):
-            track = choice
-        elif choice is not None:
-            track = self._pool[int(choice)]
-        else:
-            track = self._pool[int(rng.choice(len(self._pool), p=self._pool_weights))] if len(self._pool) > 1 else self._pool[0]
-        reverse = options.get("reverse", self.reverse)
-        reverse = bool(rng.integers(2)) if reverse == "random" else bool(reverse)
-
         if track is None:
             sim = self._procedural_track()
             reverse = False
-        else:
-            if isinstance(track, str):  # "generated"
-                track = self._next_generated_track()
-            sim = self._sim_track_for(track, reverse)
         self.sim_track = sim
         self.track_reversed = reverse
         self.track_name = sim.track.name if track is None else track.name
-        self._build_road(sim)
+        if reuse:
+            self._reset_road()
+        else:
+            self._build_road(sim)
 
         start = options.get("start_waypoint", self.start_waypoint)
         n_wp = sim.track.n_waypoints
