@@ -3,8 +3,8 @@
 During rollout collection SB3 calls ``policy(obs)`` once per vector step for the actions, values and
 log-probabilities. Its ``forward`` builds a ``torch.distributions`` object (with argument validation)
 each call, which costs more than the network itself for small MLPs. :class:`FastActorCriticPolicy`
-computes the same quantities with plain tensor operations for the Gaussian (continuous) and categorical
-(discrete) action distributions; everything else, training (``evaluate_actions``), ``predict`` and
+computes the same quantities with plain array operations for the Gaussian (continuous) and categorical
+(discrete) action distributions, in NumPy for flat observations and dense layers; everything else, training (``evaluate_actions``), ``predict`` and
 saving included, is SB3's ``ActorCriticPolicy`` unchanged. Other distributions fall back to SB3's code.
 
 :class:`PooledFlatten` is a features extractor for the 64x64 pixel stack: an average pool by ``pool``
