@@ -152,19 +152,18 @@ def _stock_ppo(seconds: float, seed: int, n_envs: int) -> tuple[float, float]:
     venv = SubprocVecEnv([_stock for _ in range(n_envs)], start_method=_start_method())
     venv.seed(seed)
     venv = VecNormalize(VecFrameStack(venv, 4), norm_obs=False, norm_reward=True)
-    threads = torch.get_num_threads()
     try:
         model = PPO("MlpPolicy", venv, learning_rate=1e-4, n_steps=512, batch_size=128, n_epochs=10, seed=seed,
                     policy_kwargs=dict(activation_fn=torch.nn.GELU, net_arch=dict(pi=[256], vf=[256]),
                                        ortho_init=False), device="cpu", verbose=0)
         return _timed_learn(model, seconds, 512 * n_envs)
     finally:
-        torch.set_num_threads(threads)
         venv.close()
 
 
 def bench_config(name: str, settings: str, seed: int = 0, n_envs: int = 2):
-    """The training config of pipeline ``name`` under ``settings`` (``tutorial`` or ``racingline``).
+    """The training config of pipeline ``name`` (``pixels-fast`` or ``features``) under ``settings``
+    (``tutorial`` or ``racingline``).
 
     ``tutorial``: ``configs/seed.yaml`` (the tutorial's env and PPO settings) with this pipeline's
     observation. ``racingline``: the pipeline's own config (:data:`CONFIG_FOR`). Either way on
@@ -177,7 +176,7 @@ def bench_config(name: str, settings: str, seed: int = 0, n_envs: int = 2):
     over: dict[str, Any] = {"n_envs": n_envs, "seed": seed, "env.track": "random", "env.obs": obs,
                             "env.max_episode_steps": EPISODE_STEPS, "checkpoint_every": 0}
     if obs == "pixels":
-        over["env.renderer"] = "fast" if name == "pixels-fast" else "pygame"
+        over["env.renderer"] = "fast"
     elif settings == "tutorial":
         over["env.frame_stack"] = 1  # the tutorial stacks images; a feature vector carries its own state
     return apply_overrides(cfg, over)

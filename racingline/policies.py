@@ -4,8 +4,8 @@ During rollout collection SB3 calls ``policy(obs)`` once per vector step for the
 log-probabilities. Its ``forward`` builds a ``torch.distributions`` object (with argument validation)
 each call, which costs more than the network itself for small MLPs. :class:`FastActorCriticPolicy`
 computes the same quantities with plain array operations for the Gaussian (continuous) and categorical
-(discrete) action distributions, in NumPy for flat observations and dense layers; everything else, training (``evaluate_actions``), ``predict`` and
-saving included, is SB3's ``ActorCriticPolicy`` unchanged. Other distributions fall back to SB3's code.
+(discrete) action distributions, in NumPy for flat observations and dense layers; everything else,
+training (``evaluate_actions``), ``predict`` and saving included, is SB3's ``ActorCriticPolicy`` unchanged. Other distributions fall back to SB3's code.
 
 :class:`PooledFlatten` is a features extractor for the 64x64 pixel stack: an average pool by ``pool``
 before flattening, so the first dense layer has ``pool**2`` times fewer weights (the tutorial's MLP spends
@@ -41,8 +41,9 @@ class FastActorCriticPolicy(ActorCriticPolicy):
     """SB3's ``ActorCriticPolicy`` whose ``forward`` (used while collecting rollouts) skips distribution objects.
 
     Same actions distribution, values and log-probabilities as the parent (tests compare them). Without
-    gradients, on the CPU, for flat (non-image) observations and dense layers, the forward pass runs in NumPy on views of the weights: for the small networks PPO uses on features, a
-    torch call's dispatch costs several times the arithmetic. Sampling then uses a NumPy generator seeded
+    gradients, on the CPU, for flat (non-image) observations and dense layers, the forward pass runs in
+    NumPy on views of the weights: for the small networks PPO uses on features, a torch call's dispatch
+    costs several times the arithmetic. Sampling then uses a NumPy generator seeded
     from torch's (so ``seed`` still makes runs repeatable).
     """
 
@@ -51,7 +52,7 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         gaussian = type(dist) is DiagGaussianDistribution
         if self.use_sde or not (gaussian or type(dist) is CategoricalDistribution):
             return super().forward(obs, deterministic)
-        if not torch.is_grad_enabled() and obs.device.type == "cpu" and isinstance(obs, torch.Tensor):
+        if not torch.is_grad_enabled() and isinstance(obs, torch.Tensor) and obs.device.type == "cpu":
             plan = self._numpy_plan()
             if plan is not None:
                 return self._numpy_forward(plan, obs.numpy(), deterministic, gaussian)

@@ -83,8 +83,8 @@ class SplitVecEnv(VecEnv):
             rewards.append(reward)
             dones.append(done)
             infos.append(info)
-        obs = self._join([np.stack(obs_list)] if isinstance(obs_list[0], np.ndarray)
-                         else [{k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]}])
+        obs = np.stack(obs_list) if isinstance(obs_list[0], np.ndarray) \
+            else {k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]}
         rewards = np.array(rewards, dtype=np.float32)
         dones = np.array(dones, dtype=bool)
         if self.remote is None:

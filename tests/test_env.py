@@ -231,19 +231,21 @@ def test_bad_arguments_are_named():
         DeepRacerEnv("kidney", frame_skip=0)
 
 
-def test_reset_on_the_same_track_reuses_the_road_and_matches_a_fresh_env():
+@pytest.mark.parametrize("renderer", ["fast", "pygame"])
+def test_reset_on_the_same_track_reuses_the_road_and_matches_a_fresh_env(renderer):
     """Keeping the road bodies between episodes on one track changes nothing: tiles, shades, rewards, pixels."""
-    env = DeepRacerEnv("kidney", obs="pixels", reward="tiles", frame_skip=2)
+    env = DeepRacerEnv("kidney", obs="pixels", renderer=renderer, reward="tiles", frame_skip=2)
     driver = PurePursuit()
     env.reset(seed=0)
     for _ in range(150):
         env.step(driver.continuous(env) if env.continuous else driver.discrete(env))
     assert env.tile_visited_count > 10  # tiles were visited and repainted
     bodies = [id(t) for t in env.road]
-    fresh = DeepRacerEnv("kidney", obs="pixels", reward="tiles", frame_skip=2)
+    fresh = DeepRacerEnv("kidney", obs="pixels", renderer=renderer, reward="tiles", frame_skip=2)
     obs, _ = env.reset(seed=1)
     ref_obs, _ = fresh.reset(seed=1)
     assert [id(t) for t in env.road] == bodies  # the same road, not rebuilt
+    assert len(env.road_poly) == len(fresh.road_poly) > len(env.road)  # tiles and kerbs, drawn by pygame too
     # Only the start tiles the car settles on are visited, as in a fresh env.
     assert [t.road_visited for t in env.road] == [t.road_visited for t in fresh.road]
     assert sum(t.road_visited for t in env.road) < 5

@@ -276,7 +276,6 @@ class DeepRacerEnv(CarRacing):
         self.tile_visited_count = 0
         self.t = 0.0
         self.new_lap = False
-        self.road_poly = []
         if self.domain_randomize:
             self._reinit_colors(options.get("randomize", True))
 
