@@ -35,9 +35,11 @@ def _run(venv, steps: int = 150):
     return np.array(obs), np.array(rewards), np.array(dones), infos
 
 
-@pytest.mark.parametrize("n", [1, 3])
-def test_split_matches_dummy_vec_env(n):
-    obs, rewards, dones, infos = _run(SplitVecEnv(_fns(n)))
+@pytest.mark.parametrize("n,spin", [(1, None), (2, True), (3, False), (3, True)])
+def test_split_matches_dummy_vec_env(n, spin):
+    venv = SplitVecEnv(_fns(n), spin=spin)
+    assert venv.spin == (spin is True and n > 1)
+    obs, rewards, dones, infos = _run(venv)
     ref_obs, ref_rewards, ref_dones, ref_infos = _run(DummyVecEnv(_fns(n)))
     assert dones.sum() >= n  # every env ended an episode and was reset
     np.testing.assert_array_equal(obs, ref_obs)
@@ -49,6 +51,20 @@ def test_split_matches_dummy_vec_env(n):
             if "terminal_observation" in ref:
                 np.testing.assert_array_equal(info["terminal_observation"], ref["terminal_observation"])
                 assert info["episode"] == pytest.approx(ref["episode"], abs=0.5)  # "t" is wall time
+
+
+def test_spinning_is_chosen_by_free_cpus(monkeypatch):
+    import racingline.vec_env as vec_env
+
+    monkeypatch.setattr(vec_env, "available_cpus", lambda: 2)
+    for n, spins in ((1, False), (2, True), (3, False)):
+        venv = SplitVecEnv(_fns(n))
+        try:
+            assert venv.spin is spins
+            assert type(venv.remote).__name__ == ("_SpinningSubprocVecEnv" if spins else
+                                                  "SubprocVecEnv" if n > 1 else "NoneType")
+        finally:
+            venv.close()
 
 
 def test_split_runs_env_zero_here_and_the_rest_in_workers():

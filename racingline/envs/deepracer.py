@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import Box2D
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.box2d import car_racing as _cr
@@ -14,6 +15,7 @@ from gymnasium.envs.box2d.car_racing import CarRacing, FrictionDetector
 from gymnasium.error import InvalidAction
 
 from racingline.envs.car import FastCar
+from racingline.envs.carracing_track import START_ALPHA, carracing_centerline
 from racingline.envs.features import FEATURE_HIGH, FEATURE_LOW, LOOKAHEAD_M, compute_features
 from racingline.envs.geometry import SimTrack, build_sim_track
 from racingline.envs.raster import GRAY_WEIGHTS
@@ -199,13 +201,12 @@ class DeepRacerEnv(CarRacing):
     def _procedural_track(self) -> SimTrack:
         """CarRacing's own random track generator, turned into a metre :class:`Track`."""
         self.road_poly = []
-        while not CarRacing._create_track(self):
-            pass
-        # _create_track built tiles in the world; we rebuild our own from its centerline instead.
-        for t in self.road:
-            self.world.DestroyBody(t)
-        self.road = []
-        pts = np.array([(x, y) for _, _, x, y in self.track], dtype=np.float64)
+        # CarRacing's generator, without its Box2D tiles (we build our own road from the centerline).
+        centerline = carracing_centerline(self.np_random)
+        while centerline is None:
+            centerline = carracing_centerline(self.np_random)
+        self.start_alpha = START_ALPHA
+        pts = np.array([(x, y) for _, _, x, y in centerline], dtype=np.float64)
         width_m = 2.0 * _cr.TRACK_WIDTH / (self.track_scale * self.track_width_scale)
         center_m = pts / self.track_scale
         tangent = np.roll(center_m, -1, axis=0) - np.roll(center_m, 1, axis=0)
@@ -217,22 +218,36 @@ class DeepRacerEnv(CarRacing):
                                origin_m=np.zeros(2))
 
     def _build_road(self, sim: SimTrack) -> None:
-        self.road = []
-        self.road_poly = []
-        polys = sim.tile_polys
-        for i in range(len(polys)):
-            quad = [(float(x), float(y)) for x, y in polys[i]]
-            self.fd_tile.shape.vertices = quad
-            t = self.world.CreateStaticBody(fixtures=self.fd_tile)
+        """CarRacing's road tiles (static bodies, one sensor quad each) for ``sim``, and ``road_poly``.
+
+        The same bodies as ``world.CreateStaticBody(fixtures=fd_tile)`` then ``sensor = True``, made
+        through pybox2d's direct calls, which skip its per-call keyword handling (4x faster).
+        """
+        self.road = road = []
+        self.road_poly = road_poly = []
+        body_def = Box2D.b2BodyDef()  # a static body at the origin, as CreateStaticBody makes
+        shape = self.fd_tile.shape
+        set_vertex = shape.set_vertex
+        finish_shape = shape._b2PolygonShape__set_vertices_internal
+        create_body = self.world._b2World__CreateBody
+        fd = self.fd_tile
+        shades = [self.road_color + 0.01 * k * 255 for k in range(3)]
+        for i, poly in enumerate(sim.tile_polys.tolist()):
+            quad = [(x, y) for x, y in poly]
+            for k, (x, y) in enumerate(quad):
+                set_vertex(k, x, y)
+            shape.vertexCount = 4
+            finish_shape()
+            t = create_body(body_def)
+            fixture = t._b2Body__CreateFixture(fd)
             t.userData = t
-            c = 0.01 * (i % 3) * 255
-            t.color = self.road_color + c
+            t.color = shades[i % 3].copy()
             t.road_visited = False
             t.road_friction = 1.0
             t.idx = i
-            t.fixtures[0].sensor = True
-            self.road_poly.append((quad, t.color))
-            self.road.append(t)
+            fixture.sensor = True
+            road_poly.append((quad, t.color))
+            road.append(t)
         for quad, white in sim.kerb_polys:
             self.road_poly.append(([(float(x), float(y)) for x, y in quad], (255, 255, 255) if white else (255, 0, 0)))
         self.track = [tuple(row) for row in sim.tiles]

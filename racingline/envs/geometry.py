@@ -141,24 +141,23 @@ def build_sim_track(track: Track, *, track_scale: float = 25.0, track_width_scal
 
     # Kerbs: CarRacing's rule on consecutive heading changes.
     dbeta = np.diff(np.concatenate([beta[-1:] - 2 * math.pi * round((beta[-1] - beta[0]) / (2 * math.pi)), beta]))
-    kerb = np.zeros(n_tiles, dtype=bool)
-    for i in range(n_tiles):
-        window = [dbeta[(i - k) % n_tiles] for k in range(KERB_MIN_COUNT)]
-        kerb[i] = all(abs(b) > KERB_TURN_RATE for b in window) and abs(sum(np.sign(window))) == KERB_MIN_COUNT
+    # A tile starts a kerb when the last KERB_MIN_COUNT heading changes all exceed the rate, one way;
+    # it and the KERB_MIN_COUNT - 1 tiles before it are marked.
+    window = np.stack([np.roll(dbeta, k) for k in range(KERB_MIN_COUNT)])  # window[k, i] = dbeta[i - k]
+    kerb = (np.abs(window) > KERB_TURN_RATE).all(axis=0) & (np.abs(np.sign(window).sum(axis=0)) == KERB_MIN_COUNT)
     marked = kerb.copy()
-    for i in np.flatnonzero(kerb):
-        for k in range(KERB_MIN_COUNT):
-            marked[(i - k) % n_tiles] = True
-    kerb_polys = []
+    for k in range(1, KERB_MIN_COUNT):
+        marked |= np.roll(kerb, -k)
     border = 8.0 / 6.0
-    for i in np.flatnonzero(marked):
-        j = prev[i]
-        side = -np.sign(dbeta[i]) if dbeta[i] != 0 else 1.0
-        a1 = pts[i] + side * perp[i] * hw[i]
-        b1 = pts[i] + side * perp[i] * (hw[i] + border)
-        a2 = pts[j] + side * perp[j] * hw[j]
-        b2 = pts[j] + side * perp[j] * (hw[j] + border)
-        kerb_polys.append((np.array([a1, b1, b2, a2]), bool(i % 2 == 0)))
+    ki = np.flatnonzero(marked)
+    kj = prev[ki]
+    side = np.where(dbeta[ki] != 0, -np.sign(dbeta[ki]), 1.0)[:, None]
+    a1 = pts[ki] + side * perp[ki] * hw[ki, None]
+    b1 = pts[ki] + side * perp[ki] * (hw[ki] + border)[:, None]
+    a2 = pts[kj] + side * perp[kj] * hw[kj, None]
+    b2 = pts[kj] + side * perp[kj] * (hw[kj] + border)[:, None]
+    quads = np.stack([a1, b1, b2, a2], axis=1)
+    kerb_polys = [(quads[k], bool(i % 2 == 0)) for k, i in enumerate(ki.tolist())]
 
     # Dense centerline for projection and look-ahead (exact original geometry, no smoothing).
     n_dense = max(int(round(length / DENSE_STEP)), 64)
