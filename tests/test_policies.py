@@ -122,12 +122,19 @@ def test_pooled_flatten_pixels_numpy_and_torch_agree(pool):
     obs = _obs(policy, n=4)
     obs_t = obs.permute(0, 3, 1, 2)  # SB3 feeds channel-first images to the policy
     with torch.no_grad():
-        _, values, _ = policy(obs_t, deterministic=True)
-        ref = policy.predict_values(obs_t)
-    np.testing.assert_allclose(values.numpy(), ref.numpy(), rtol=1e-4, atol=1e-5)
+        actions, values, log_prob = policy(obs_t)
+        assert policy._numpy_plan() is not None  # pooled pixels take the NumPy path
+        ref_values, ref_log_prob, _ = ActorCriticPolicy.evaluate_actions(policy, obs_t, actions)
+        det, _, _ = policy(obs_t, deterministic=True)
+        ref_det = policy.get_distribution(obs_t).get_actions(deterministic=True)
+    np.testing.assert_allclose(values.numpy(), ref_values.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(log_prob.numpy(), ref_log_prob.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(det.numpy(), ref_det.numpy())
     pooled = policy.features_extractor(obs_t.float() / 255.0)
     manual = obs_t.float().div(255.0).reshape(4, 4, 64 // pool, pool, 64 // pool, pool).mean(dim=(3, 5)).flatten(1)
     torch.testing.assert_close(pooled, manual)
+    # Training's path: raw pixels pooled, then scaled (what SB3's extract_features + forward would give).
+    torch.testing.assert_close(policy.extract_features(obs_t), manual)
 
 
 def test_pooled_flatten_rejects_flat_observations():

@@ -5,8 +5,8 @@ so the car points up, at ``ZOOM * SCALE`` = 16.2 px per sim unit, paints the car
 bar (bottom 5/40 of the height), then smoothscales the window to ``size x size``. This module gives the
 same picture without pygame:
 
-* once per track and colour set, the scene is rasterised into a blurred uint8 texture, and tiles the car
-  touches are repainted during an episode (:mod:`racingline.envs.raster`);
+* per track and colour set, the scene is rasterised into a blurred uint8 texture, chunk by chunk as views
+  first need them, and tiles the car touches are repainted during an episode (:mod:`racingline.envs.raster`);
 * per call, one affine map takes every output pixel to a texel (car frame -> rotate by the hull angle ->
   translate to the hull position) and ``np.take`` samples it;
 * the car is a precomputed coverage sprite at its fixed screen position, and the indicator bar
@@ -139,6 +139,7 @@ class FastRenderer:
         self._grid = grid.reshape(3, n_view).astype(np.float32)
         self._affine = np.zeros((2, 3), dtype=np.float32)
         self._uv = np.empty((2, n_view), dtype=np.float32)
+        self._corners = np.array([0, s - 1, n_view - s, n_view - 1])  # the view's corner pixels
         self._flat = np.empty((1, n_view), dtype=np.float32)
         self._idx = np.empty(n_view, dtype=np.intp)
         self._combine = np.array([[1.0, 0.0]], dtype=np.float32)  # [1, cols] of the current texture
@@ -250,6 +251,10 @@ class FastRenderer:
         uv = self._uv
         np.matmul(m, self._grid, out=uv)
         np.floor(uv, out=uv)
+        # Rasterise the texture chunks under the view (its corners bound it) that are not built yet.
+        corners = uv[:, self._corners]
+        lo, hi = corners.min(axis=1), corners.max(axis=1)
+        self.textures.ensure(tex, float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
         np.matmul(self._combine, uv, out=self._flat)  # v * cols + u, exact in float32 below 2**24
         idx = self._idx
         np.copyto(idx, self._flat[0], casting="unsafe")
