@@ -56,7 +56,8 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         if not torch.is_grad_enabled() and isinstance(obs, torch.Tensor) and obs.device.type == "cpu":
             plan = self._numpy_plan()
             if plan is not None:
-                return self._numpy_forward(plan, obs.numpy(), deterministic, gaussian)
+                actions, values, log_prob = self.numpy_rollout_step(plan, obs.numpy(), deterministic)
+                return torch.from_numpy(actions), torch.from_numpy(values), torch.from_numpy(log_prob)
         features = self.extract_features(obs)
         if self.share_features_extractor:
             latent_pi, latent_vf = self.mlp_extractor(features)
@@ -137,8 +138,16 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         }
         return plan
 
-    def _numpy_forward(self, plan: dict, obs: np.ndarray, deterministic: bool, gaussian: bool):
+    def numpy_rollout_plan(self) -> dict | None:
+        """What :meth:`numpy_rollout_step` needs, or None where this policy's rollout pass is not NumPy's."""
+        if self.use_sde or type(self.action_dist) not in (DiagGaussianDistribution, CategoricalDistribution):
+            return None
+        return self._numpy_plan()
+
+    def numpy_rollout_step(self, plan: dict, obs: np.ndarray, deterministic: bool = False):
+        """``forward`` in NumPy: (actions, values ``(n, 1)``, log-probabilities ``(n,)`` float32) as arrays."""
         n = obs.shape[0]
+        gaussian = type(self.action_dist) is DiagGaussianDistribution
         prep = plan["prep"]
         if prep is None:
             x = obs.astype(np.float32).reshape(n, -1)
@@ -153,7 +162,7 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         if rng is None:
             rng = self._np_rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,))))
         if gaussian:
-            log_std = np.broadcast_to(plan["log_std"], out.shape)
+            log_std = plan["log_std"]  # (action_dim,), broadcast over the batch
             if deterministic:
                 actions = out
                 z2 = np.zeros_like(out)
@@ -174,7 +183,7 @@ class FastActorCriticPolicy(ActorCriticPolicy):
                 actions = np.minimum((cdf <= u).sum(axis=-1), out.shape[-1] - 1)
             log_prob = np.take_along_axis(logp, actions[:, None], axis=-1)[:, 0]
         actions = actions.reshape((-1, *self.action_space.shape))
-        return torch.from_numpy(actions), torch.from_numpy(values), torch.from_numpy(log_prob.astype(np.float32))
+        return actions, values, log_prob.astype(np.float32, copy=False)
 
 
 def _block_sums(img: np.ndarray, p: int) -> np.ndarray:

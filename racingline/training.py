@@ -200,11 +200,11 @@ def _check_policy(cfg: Config) -> None:
 
 
 def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = None):
-    """A fresh SB3 ``PPO`` for ``cfg`` on ``venv`` (every ``cfg.ppo`` field applied, seeded, quiet)."""
-    from stable_baselines3 import PPO
+    """A fresh :class:`~racingline.ppo.FastPPO` (SB3's PPO) for ``cfg`` on ``venv`` (every ``cfg.ppo`` field applied, seeded, quiet)."""
     from torch import nn
 
     from racingline.policies import POLICIES, PooledFlatten
+    from racingline.ppo import FastPPO
 
     p = cfg.ppo
     _check_policy(cfg)
@@ -212,7 +212,7 @@ def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = N
                          net_arch=dict(pi=list(p.net_arch_pi), vf=list(p.net_arch_vf)), ortho_init=p.ortho_init)
     if p.pixel_pool > 1:
         policy_kwargs.update(features_extractor_class=PooledFlatten, features_extractor_kwargs={"pool": p.pixel_pool})
-    return PPO(
+    return FastPPO(
         POLICIES.get(p.policy, p.policy), venv,
         learning_rate=LinearSchedule(p.learning_rate) if p.lr_schedule == "linear" else p.learning_rate,
         n_steps=p.n_steps, batch_size=p.batch_size, n_epochs=p.n_epochs, gamma=p.gamma, gae_lambda=p.gae_lambda,
@@ -223,12 +223,12 @@ def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = N
 
 
 def _load_model(cfg: Config, model_path: Path, venv, tensorboard_log: Path | None):
-    from stable_baselines3 import PPO
+    from racingline.ppo import FastPPO
 
     p = cfg.ppo
     lr = LinearSchedule(p.learning_rate) if p.lr_schedule == "linear" else p.learning_rate
     try:
-        model = PPO.load(model_path, env=venv, device=_device(p), custom_objects={"learning_rate": lr},
+        model = FastPPO.load(model_path, env=venv, device=_device(p), custom_objects={"learning_rate": lr},
                          tensorboard_log=None if tensorboard_log is None else str(tensorboard_log))
     except Exception as exc:
         raise ModelError(f"{model_path}: cannot resume from this model ({describe(exc)})") from None
