@@ -196,3 +196,48 @@ def test_no_display_is_opened():
         env.step(np.array([0.0, 1.0, 0.0]))
     assert not pygame.display.get_init()
     env.close()
+
+
+def test_chunks_are_built_as_the_view_needs_them_and_match_a_whole_texture():
+    from racingline.envs.raster import build_road_texture
+
+    env = DeepRacerEnv(None, continuous=True, obs="features", frame_skip=2)
+    env.reset(seed=2)
+    args = (env.road_poly, env.playfield, env.bg_color, env.grass_color)
+    kwargs = dict(grayscale=True, texels_per_unit=3.0, blur_units=0.86, tile_count=len(env.road),
+                  road_color=env.road_color, chunk=64)
+    whole = build_road_texture(*args, **kwargs)
+    lazy = build_road_texture(*args, lazy=True, **kwargs)
+    assert whole.complete and not lazy.built.any() and not lazy.pixels.any()
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # chunks in a random order first, then the rest
+        u, v = rng.uniform(0, lazy.cols, 2), rng.uniform(0, lazy.rows, 2)
+        lazy.ensure(u.min(), u.min() + 100, v.min(), v.min() + 100)
+    assert 0 < lazy.built.sum() < lazy.built.size
+    lazy.ensure_all()
+    np.testing.assert_array_equal(lazy.pixels, whole.pixels)  # a chunk never depends on the build order
+    env.close()
+
+
+def test_lazy_texture_renders_like_one_built_whole_with_tiles_touched_before_their_chunks():
+    def run(build_all: bool):
+        env = DeepRacerEnv("kidney", continuous=True, obs="features", frame_skip=2)
+        renderer = FastRenderer(size=64)
+        frames = []
+        for step in scripted_states(env, 150):
+            if step == 0 and build_all:
+                # The whole texture before any tile is repainted: every repaint then lands on built chunks,
+                # while the lazy run repaints the tiles touched at reset as their chunks get built.
+                tex = renderer.textures._switch(env, env.grayscale)
+                tex.ensure_all()
+            frames.append(renderer.render(env))
+        (tex,) = renderer._cache.values()
+        painted = len(renderer.textures._painted_tiles)
+        env.close()
+        return np.stack(frames), tex.built.mean(), painted
+
+    lazy, lazy_share, painted = run(False)
+    whole, whole_share, _ = run(True)
+    assert lazy_share < 0.25 and whole_share == 1.0  # the lazy renderer built a small part of the texture
+    assert painted > 20  # tiles were repainted
+    np.testing.assert_array_equal(lazy, whole)

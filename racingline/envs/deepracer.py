@@ -232,6 +232,8 @@ class DeepRacerEnv(CarRacing):
         create_body = self.world._b2World__CreateBody
         fd = self.fd_tile
         shades = [self.road_color + 0.01 * k * 255 for k in range(3)]
+        #: Each tile's colour before the car touches it (renderers that cache the road draw these).
+        self.road_shades = [shades[i % 3] for i in range(len(sim.tile_polys))]
         for i, poly in enumerate(sim.tile_polys.tolist()):
             quad = [(x, y) for x, y in poly]
             for k, (x, y) in enumerate(quad):

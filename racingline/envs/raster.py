@@ -1,9 +1,12 @@
-"""Road textures: a track's scene rasterised once with PIL, cached per track, with touched tiles repainted.
+"""Road textures: a track's scene rasterised with PIL chunk by chunk, cached per track, touched tiles repainted.
 
-Once per track and colour set, the scene (black outside the playfield, background, CarRacing's grass
+Per track and colour set, the scene (black outside the playfield, background, CarRacing's grass
 checkerboard, road tiles with their per-tile shade, kerbs, as :meth:`DeepRacerEnv._render_road` draws them)
 is rasterised (2x supersampled) into a uint8 texture at a few texels per sim unit and box-blurred by the
-footprint of one output pixel, standing in for pygame's smoothscale's area averaging. Tiles the car touches
+footprint of one output pixel, standing in for pygame's smoothscale's area averaging. It is built in square
+chunks, each the first time a view reaches it (:meth:`RoadTexture.ensure`): a short episode on a new track
+rasterises the few chunks around its path, not the whole texture. A chunk's texels depend only on the
+scene, not on which chunks were built before it (each is rasterised with a margin for the blur). Tiles the car touches
 lose their shade, as CarRacing's contact listener repaints them; :class:`TextureCache` patches the texture in
 place during an episode and restores it for the next one.
 
@@ -366,7 +369,12 @@ class TextureCache:
         if tex is not None and tex.sim is sim:
             self.textures.move_to_end(key)
         else:
-            tex = build_road_texture(env.road_poly, env.playfield, env.bg_color, env.grass_color, grayscale=gray,
+            # Tiles in their untouched shades (the reset's settling step has already repainted some).
+            shades = getattr(env, "road_shades", None)
+            road_poly = list(env.road_poly)
+            if shades is not None and len(shades) == len(env.road):
+                road_poly[:len(shades)] = [(poly, shade) for (poly, _), shade in zip(road_poly, shades)]
+            tex = build_road_texture(road_poly, env.playfield, env.bg_color, env.grass_color, grayscale=gray,
                                      texels_per_unit=self.texels_per_unit, blur_units=self.blur_units,
                                      max_bytes=self.max_texture_bytes, tile_count=len(env.road),
                                      road_color=env.road_color, sim=sim, lazy=True)
