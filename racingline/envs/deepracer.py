@@ -258,7 +258,7 @@ class DeepRacerEnv(CarRacing):
         """The road of the last episode, as :meth:`_build_road` left it: unvisited tiles, original shades."""
         for i, t in enumerate(self.road):
             t.road_visited = False
-            t.color[:] = self.road_color + 0.01 * (i % 3) * 255
+            t.color[:] = self.road_shades[i]
         self.road_poly = list(self.road_poly)  # a new list: renderers see a new episode
 
     # ------------------------------------------------------------------ gym API
