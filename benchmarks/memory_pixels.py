@@ -43,7 +43,7 @@ def main() -> None:
     import torch
     from stable_baselines3 import PPO
 
-    from racingline.wrappers import make_vec_env
+    from racingline.sim.wrappers import make_vec_env
 
     torch.set_num_threads(1)
     peak = [0.0]

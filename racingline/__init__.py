@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from racingline.tracks import Track, TrackError, load_track
+from racingline.tracks.files import Track, TrackError, load_track
 
 try:
     __version__ = version("racingline")
@@ -17,11 +17,11 @@ __all__ = ["Track", "TrackError", "load_track", "DeepRacerEnv", "make_env", "mak
 def __getattr__(name: str):
     # The simulator pulls in Box2D/pygame; import it only when asked for.
     if name == "DeepRacerEnv":
-        from racingline.envs import DeepRacerEnv
+        from racingline.sim import DeepRacerEnv
 
         return DeepRacerEnv
     if name in ("make_env", "make_vec_env"):
-        from racingline import wrappers
+        from racingline.sim import wrappers
 
         return getattr(wrappers, name)
     raise AttributeError(f"module 'racingline' has no attribute {name!r}")

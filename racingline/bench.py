@@ -30,14 +30,14 @@ __all__ = ["PIPELINES", "CONFIG_FOR", "BenchRow", "BenchReport", "run_bench", "e
 
 
 def _stock(**_: Any):
-    from racingline.wrappers import make_stock_env
+    from racingline.sim.wrappers import make_stock_env
 
     return make_stock_env(frame_skip=2, size=64)
 
 
 def _ours(obs: str, renderer: str = "fast") -> Callable[..., Any]:
     def build(**_: Any):
-        from racingline.wrappers import make_env
+        from racingline.sim.wrappers import make_env
 
         return make_env(None, obs=obs, renderer=renderer, frame_skip=2, max_episode_steps=EPISODE_STEPS)
 
@@ -147,7 +147,7 @@ def _stock_ppo(seconds: float, seed: int, n_envs: int) -> tuple[float, float]:
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack, VecNormalize
 
-    from racingline.wrappers import _start_method
+    from racingline.sim.wrappers import _start_method
 
     venv = SubprocVecEnv([_stock for _ in range(n_envs)], start_method=_start_method())
     venv.seed(seed)
@@ -169,7 +169,7 @@ def bench_config(name: str, settings: str, seed: int = 0, n_envs: int = 2):
     observation. ``racingline``: the pipeline's own config (:data:`CONFIG_FOR`). Either way on
     CarRacing's procedural track of the same seed as (a), ``EPISODE_STEPS`` steps per episode at most.
     """
-    from racingline.config import apply_overrides, load_config
+    from racingline.train.config import apply_overrides, load_config
 
     obs = "features" if name == "features" else "pixels"
     cfg = load_config("seed" if settings == "tutorial" else CONFIG_FOR[name])
@@ -193,7 +193,7 @@ def ppo_steps_per_s(name: str, seconds: float, seed: int = 0, n_envs: int = 2,
     """
     if name == "stock":
         return _stock_ppo(seconds, seed, n_envs)
-    from racingline.training import _one_torch_thread, build_model, build_vec_env
+    from racingline.train.training import _one_torch_thread, build_model, build_vec_env
 
     cfg = bench_config(name, settings, seed, n_envs)
     venv = build_vec_env(cfg)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from racingline.config import Config, EnvConfig, EvalConfig, save_config
+from racingline.train.config import Config, EnvConfig, EvalConfig, save_config
 
 #: The track tiny runs are trained on.
 TINY_TRACK = "rounded_rectangle"
@@ -22,7 +22,7 @@ def make_tiny_run(folder: Path, obs: str = "features") -> Path:
     import torch
     from stable_baselines3 import PPO
 
-    from racingline.wrappers import make_vec_env
+    from racingline.sim.wrappers import make_vec_env
 
     torch.set_num_threads(1)
     stack = 4 if obs == "pixels" else 1

@@ -1,0 +1,5 @@
+"""``python -m racingline.cli``."""
+
+from racingline.cli.app import main
+
+main()

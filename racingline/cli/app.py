@@ -1,0 +1,46 @@
+"""The ``racingline`` command line: parse, call one library function, print. No logic lives here."""
+
+from __future__ import annotations
+
+import typer
+
+from racingline import __version__
+from racingline.cli import bench as cli_bench
+from racingline.cli import eval as cli_eval
+from racingline.cli import train as cli_train
+from racingline.cli.tracks import tracks_app
+
+app = typer.Typer(
+    name="racingline",
+    help="Train RL agents to drive AWS DeepRacer tracks in Gymnasium's CarRacing, fast and headless.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli_train.register(app)
+cli_eval.register(app)
+cli_bench.register(app)
+app.add_typer(tracks_app, name="tracks")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"racingline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """racingline: DeepRacer tracks, CarRacing physics, PPO agents."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

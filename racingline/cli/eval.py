@@ -1,0 +1,195 @@
+"""``racingline eval``, ``plot-trajectories`` and ``gif``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from racingline.cli.common import fail, reports_errors
+
+_MODEL_HELP = "Run folder (holding model.zip, vecnormalize.pkl, config.yaml) or a model .zip. Default: the newest run in --runs-dir."
+_RUNS_HELP = "Where to look for the newest run when --model is not given."
+_TRACK_HELP = ("Track to drive: a .npy path, or a name looked up in ./tracks, the project's tracks/ and RACINGLINE_TRACKS "
+               "('random' = CarRacing's procedural track). Repeatable.")
+_TRACKS_HELP = "Track pool spec or glob (e.g. '../shared/tracks/2022/2022_*'), expanded to one row per track. Repeatable."
+_START_HELP = "Waypoint index every episode starts from."
+_REVERSE_HELP = "Drive each track against its own direction."
+
+
+def _fmt(value: Optional[float], spec: str = ".2f", none: str = "—") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _load_run(model: Optional[Path], runs_dir: Path):
+    """The run ``--model`` names, or else the newest run in ``--runs-dir`` (a RunError naming it when none)."""
+    from racingline.train.runs import latest_run, load_run
+
+    return load_run(model if model is not None else latest_run(runs_dir))
+
+
+def _check_positive(name: str, value: Optional[float]) -> None:
+    if value is not None and not value > 0:
+        fail(f"{name} {value}: must be positive")
+
+
+def _write_or_fail(out: Path, write) -> None:
+    try:
+        write()
+    except OSError as exc:
+        fail(f"{out}: cannot write ({exc.strerror or exc})")
+
+
+def _report_table(report):
+    from rich.table import Table
+
+    table = Table(title=f"{report.model} ({'deterministic' if report.deterministic else 'stochastic'} policy)")
+    table.add_column("track", no_wrap=True)
+    for name in ("lap", "steps", "time s", "prog %", "off", "rev", "reward"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for t in report.tracks:
+        n = len(t.episodes)
+        name = f"{t.track} (reversed)" if t.episodes and t.episodes[0].track_reversed else t.track
+        lap = ("yes" if t.laps_completed else "no") if n == 1 else f"{t.laps_completed}/{n}"
+        rev = ("yes" if t.reversed_episodes else "no") if n == 1 else f"{t.reversed_episodes}/{n}"
+        table.add_row(name, lap, _fmt(t.median_lap_steps, ".0f"), _fmt(t.median_lap_time_s),
+                      f"{t.mean_progress_pct:.1f}", str(t.off_track_count), rev, f"{t.mean_reward:.1f}")
+    s = report.summary()
+    table.add_section()
+    table.add_row("all", f"{s['laps_completed']}/{s['laps_attempted']}",
+                  _fmt(s["median_lap_steps"], ".0f"), _fmt(s["median_lap_time_s"]), f"{s['mean_progress_pct']:.1f}",
+                  str(s["off_track_count"]), f"{s['reversed_episodes']}/{s['laps_attempted']}",
+                  f"{s['mean_reward']:.1f}", style="bold")
+    table.caption = ("lap: laps completed; steps, time s: lap length (median of completed laps); prog %: mean "
+                     "progress; off: off-track excursions; rev: drove the wrong way; reward: mean episode reward")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the evaluation and picture commands to ``app``."""
+
+    @app.command("eval")
+    @reports_errors
+    def eval_cmd(
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+        track: list[str] = typer.Option([], "--track", "-t", help=_TRACK_HELP),
+        tracks: list[str] = typer.Option([], "--tracks", help=_TRACKS_HELP),
+        episodes: Optional[int] = typer.Option(None, "--episodes", "-n",
+                                               help="Episodes per track. Default: the run config's eval.episodes."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps",
+                                                help="Agent steps per episode. Default: the run config's limit."),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON to this file."),
+        stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the deterministic policy."),
+        start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
+        reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
+        seed: int = typer.Option(0, "--seed", help="Seed of the envs (and of sampled actions with --stochastic)."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+    ) -> None:
+        """Drive a trained model around tracks and report laps, lap times, progress and off-tracks."""
+        from rich.console import Console
+
+        from racingline.evaluate.rollouts import evaluate, resolve_eval_tracks
+        from racingline.io import atomic_write_text
+
+        _check_positive("--episodes", episodes)
+        _check_positive("--max-steps", max_steps)
+        if json_out is not None and json_out.is_dir():
+            fail(f"{json_out}: is a folder; give a file path for --json")
+        run = _load_run(model, runs_dir)
+        eval_cfg = run.config.eval
+        chosen = resolve_eval_tracks(track, tracks) if (track or tracks) else resolve_eval_tracks(eval_cfg.tracks)
+        err = Console(stderr=True)
+        with err.status("evaluating...") as status:
+            done = [0]
+
+            def _progress(result) -> None:
+                done[0] += 1
+                status.update(f"evaluating: {done[0]} episodes done (last: {result.track}, "
+                              f"{result.progress_pct:.0f}%)")
+
+            report = evaluate(run, chosen, episodes=episodes or eval_cfg.episodes,
+                              max_steps=max_steps if max_steps is not None else eval_cfg.max_steps,
+                              deterministic=not stochastic, start_waypoint=start_waypoint, reverse=reverse,
+                              seed=seed, on_episode=_progress)
+        Console().print(_report_table(report))
+        if json_out is not None:
+            text = json.dumps(report.to_dict(), indent=2) + "\n"
+            _write_or_fail(json_out, lambda: atomic_write_text(json_out, text))
+            typer.echo(f"wrote {json_out}")
+
+    @app.command("plot-trajectories")
+    @reports_errors
+    def plot_trajectories_cmd(
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+        track: list[str] = typer.Option([], "--track", "-t",
+                                        help=_TRACK_HELP + " Default: every .npy in tracks/ and RACINGLINE_TRACKS."),
+        tracks: list[str] = typer.Option([], "--tracks", help=_TRACKS_HELP),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="PNG to write. Default: trajectories.png in the run folder."),
+        max_steps: Optional[int] = typer.Option(None, "--max-steps",
+                                                help="Agent steps per rollout. Default: the run config's limit."),
+        start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
+        reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
+        cols: Optional[int] = typer.Option(None, "--cols", help="Panels per row. Default: a square-ish grid."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+    ) -> None:
+        """Draw the car's path (red) from a deterministic rollout on each track, in a grid of track maps."""
+        from racingline.evaluate.rollouts import resolve_eval_tracks
+        from racingline.evaluate.plots import default_plot_tracks, plot_trajectories
+
+        _check_positive("--max-steps", max_steps)
+        _check_positive("--cols", cols)
+        if out is not None and out.suffix.lower() != ".png":
+            fail(f"{out}: the trajectory plot is a PNG; give a path ending in .png")
+        run = _load_run(model, runs_dir)
+        if track or tracks:
+            chosen = resolve_eval_tracks(track, tracks)
+        else:
+            chosen = resolve_eval_tracks(default_plot_tracks())
+            if not chosen:
+                fail("tracks/: holds no .npy tracks (nor does RACINGLINE_TRACKS); pass --track")
+        target = out if out is not None else run.run_dir / "trajectories.png"
+        rollouts: list = []
+        _write_or_fail(target, lambda: rollouts.extend(
+            plot_trajectories(run, chosen, target, max_steps=max_steps, start_waypoint=start_waypoint,
+                              reverse=reverse, cols=cols)))
+        laps = sum(r.result.lap_complete for r in rollouts)
+        typer.echo(f"wrote {target} ({len(rollouts)} tracks, {laps} laps completed)")
+
+    @app.command("gif")
+    @reports_errors
+    def gif_cmd(
+        model: Optional[Path] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+        track: Optional[str] = typer.Option(None, "--track", "-t",
+                                            help="Track to drive (a .npy path or a name). Default: the run's first eval track."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="GIF to write. Default: <track>.gif in the run folder."),
+        steps: Optional[int] = typer.Option(None, "--steps",
+                                            help="Most agent steps to record. Default: until the lap or episode ends."),
+        fps: float = typer.Option(50.0, "--fps", help="Frames per second of the GIF."),
+        start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
+        reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+    ) -> None:
+        """Record full rendered frames of a deterministic rollout as an animated GIF."""
+        from racingline.evaluate.rollouts import resolve_eval_tracks
+        from racingline.evaluate.plots import record_gif
+
+        _check_positive("--steps", steps)
+        _check_positive("--fps", fps)
+        if out is not None and out.suffix.lower() != ".gif":
+            fail(f"{out}: give a path ending in .gif")
+        run = _load_run(model, runs_dir)
+        spec = track if track is not None else (run.config.eval.tracks or ["random"])[0]
+        (chosen,) = resolve_eval_tracks([spec])
+        name = getattr(chosen, "name", str(chosen))
+        target = out if out is not None else run.run_dir / f"{name}.gif"
+        result: list = []
+        _write_or_fail(target, lambda: result.append(
+            record_gif(run, chosen, target, steps=steps, fps=fps, start_waypoint=start_waypoint, reverse=reverse)))
+        ro, frames = result[0]
+        r = ro.result
+        lap = f"lap {r.lap_time_s:.2f} s" if r.lap_complete else f"no lap, progress {r.progress_pct:.0f}%"
+        typer.echo(f"wrote {target} ({frames} frames, {lap})")

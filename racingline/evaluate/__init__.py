@@ -1,0 +1,1 @@
+"""Evaluation: rollouts of trained agents, results tables, trajectory plots and GIFs."""

@@ -1,0 +1,283 @@
+"""Evaluation: roll a trained run's policy out on tracks and measure laps (figures: :mod:`racingline.evaluate.results`).
+
+A run (loaded by :func:`racingline.train.runs.load_run`) holds ``model.zip`` (SB3 PPO), ``vecnormalize.pkl``
+(``VecNormalize`` statistics) and ``config.yaml``. Evaluation rebuilds the training observation stack
+from that config (one env, ``DummyVecEnv`` -> ``VecFrameStack`` -> ``VecNormalize`` with the saved
+statistics, frozen), swapping only the track, the start waypoint, the direction and the step limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from racingline.train.config import Config, env_kwargs
+from racingline.errors import ConfigError, ModelError
+from racingline.evaluate.results import EpisodeResult, EvalReport, Rollout, TrackResult
+from racingline.train.runs import CONFIG_FILE, LoadedRun, load_run, load_vecnormalize
+from racingline.tracks.files import Track, TrackError, load_track
+
+__all__ = [
+    "EpisodeResult",
+    "TrackResult",
+    "EvalReport",
+    "Rollout",
+    "resolve_eval_tracks",
+    "make_eval_env",
+    "rollout",
+    "evaluate",
+    "RANDOM_TRACK",
+]
+
+#: Track spec standing for CarRacing's procedural random track.
+RANDOM_TRACK = "random"
+
+
+# ---------------------------------------------------------------------------------------------- tracks
+def resolve_eval_tracks(tracks: Sequence[str | os.PathLike | Track] = (), specs: Sequence[str] = ()
+                        ) -> list[Track | str]:
+    """Load the tracks to evaluate on: each of ``tracks`` (a path or name), then each pool spec or glob.
+
+    ``random`` (CarRacing's procedural track) is kept as the string ``"random"``. Raises
+    :class:`TrackError` naming the input when a track is missing or malformed, or a glob matches nothing.
+    """
+    from racingline.tracks.pools import expand_track_spec
+
+    out: list[Track | str] = []
+    items: list[Any] = list(tracks)
+    for spec in specs:
+        members, _ = expand_track_spec(spec)
+        for member in members:
+            if member == "generated":
+                raise TrackError(f"{spec}: 'generated' tracks change every episode; evaluate on track files instead")
+        items += members
+    for item in items:
+        if isinstance(item, str) and item == RANDOM_TRACK:
+            out.append(RANDOM_TRACK)
+        else:
+            out.append(load_track(item))
+    return out
+
+
+def _track_label(track: Track | str) -> str:
+    return track.name if isinstance(track, Track) else str(track)
+
+
+# ---------------------------------------------------------------------------------------------- envs
+class _FrameRecorder(gym.Wrapper):
+    """Passes the full ``rgb_array`` frame after reset and after every step of ONE episode to ``sink``.
+
+    Sits inside the ``DummyVecEnv`` so the final frame is taken before the vec env's automatic reset
+    (which, like any later episode, is not recorded).
+    """
+
+    def __init__(self, env: gym.Env, sink: Callable[[np.ndarray], None]) -> None:
+        super().__init__(env)
+        self._sink = sink
+        self._live = False
+        self._done = False
+
+    def reset(self, **kwargs):
+        out = self.env.reset(**kwargs)
+        if not self._done:
+            self._live = True
+            self._sink(self.env.render())
+        return out
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self._live:
+            self._sink(self.env.render())
+            if terminated or truncated:
+                self._live = False
+                self._done = True
+        return obs, reward, terminated, truncated, info
+
+
+def _env_settings(cfg: Config, track: Track | str, *, start_waypoint: int, reverse: bool, max_steps: int | None,
+                  render_mode: str | None) -> dict[str, Any]:
+    """``make_env`` keyword arguments of the run's config with the track, start, direction and limit replaced."""
+    # The training track spec is not expanded: its files need not exist where the model is evaluated.
+    kw = env_kwargs(dataclasses.replace(cfg.env, track=RANDOM_TRACK, track_weights=None))
+    kw["track"] = track
+    kw["track_weights"] = None
+    kw["start_waypoint"] = int(start_waypoint)
+    kw["reverse"] = bool(reverse)
+    if max_steps is not None:
+        kw["max_episode_steps"] = int(max_steps)
+    kw["render_mode"] = render_mode
+    return kw
+
+
+def make_eval_env(run: LoadedRun, track: Track | str, *, start_waypoint: int = 0, reverse: bool = False,
+                  max_steps: int | None = None, seed: int = 0, frame_sink: Callable[[np.ndarray], None] | None = None):
+    """One evaluation env built exactly like the run's training envs, on ``track``.
+
+    ``DummyVecEnv`` of one ``Monitor(make_env(...))`` with the run config's env settings except the track,
+    start waypoint, direction and (when given) ``max_steps``; ``VecFrameStack(frame_stack)`` when > 1;
+    the saved ``VecNormalize`` statistics frozen (``training=False, norm_reward=False``); and, like SB3
+    does at training time, ``VecTransposeImage`` for channel-last image observations. ``frame_sink``
+    receives every full rendered frame of the first episode (``rgb_array``, ``(400, 600, 3)`` uint8).
+
+    Raises:
+        ModelError: the model's observation or action space does not fit this env (both shapes named).
+    """
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+    from stable_baselines3.common.vec_env import VecTransposeImage
+
+    from racingline.sim.wrappers import make_vec_env
+
+    cfg = run.config
+    if isinstance(track, str) and track == RANDOM_TRACK:
+        track = RANDOM_TRACK
+        reverse = False
+    kw = _env_settings(cfg, track, start_waypoint=start_waypoint, reverse=reverse, max_steps=max_steps,
+                       render_mode="rgb_array" if frame_sink is not None else None)
+    try:
+        venv = make_vec_env(1, seed=seed, frame_stack=cfg.env.frame_stack, norm_reward=False, norm_obs=False,
+                            gamma=cfg.ppo.gamma, vec_env="dummy", **kw)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, (TrackError, ConfigError)):
+            raise
+        raise ConfigError(f"{run.run_dir / CONFIG_FILE}: env settings cannot build an environment ({exc})") from None
+    if frame_sink is not None:
+        dummy = venv.unwrapped
+        dummy.envs[0] = _FrameRecorder(dummy.envs[0], frame_sink)
+    space = venv.observation_space
+    transpose = is_image_space(space) and not is_image_space_channels_first(space)
+    env_shape = VecTransposeImage.transpose_space(space).shape if transpose else space.shape
+    _check_spaces(run, env_shape, venv.action_space)
+    if run.stats_path is not None:
+        venv = load_vecnormalize(run.stats_path, venv)
+        venv.training = False
+        venv.norm_reward = False
+    if transpose:
+        venv = VecTransposeImage(venv)
+    return venv
+
+
+def _check_spaces(run: LoadedRun, env_shape: tuple[int, ...], env_action: gym.Space) -> None:
+    model = run.model
+    cfg = run.config.env
+    model_shape = tuple(model.observation_space.shape or ())
+    if model_shape != tuple(env_shape):
+        raise ModelError(
+            f"{run.model_path}: model expects observations of shape {model_shape} but the environment from "
+            f"{run.run_dir / CONFIG_FILE} (obs={cfg.obs}, size={cfg.size}, frame_stack={cfg.frame_stack}) "
+            f"gives {tuple(env_shape)}"
+        )
+    if model.action_space != env_action:
+        raise ModelError(f"{run.model_path}: model acts in {model.action_space} but the environment "
+                         f"(continuous={cfg.continuous}) expects {env_action}")
+
+
+# ---------------------------------------------------------------------------------------------- rollouts
+def _run_episode(run: LoadedRun, venv, *, deterministic: bool, label: str) -> Rollout:
+    """Reset ``venv`` and act with the model until the episode ends (lap, termination or truncation)."""
+    model = run.model
+    obs = venv.reset()
+    base = venv.unwrapped
+    env = base.envs[0].unwrapped
+    first = (base.reset_infos[0] if getattr(base, "reset_infos", None) else {}) or {}
+    path: list[tuple[float, float]] = []
+    if "position_m" in first:
+        path.append(tuple(first["position_m"]))
+    driven = env.sim_track.track
+    total = 0.0
+    reversed_steps = 0
+    while True:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        obs, rewards, dones, infos = venv.step(action)
+        info = infos[0]
+        total += float(rewards[0])
+        reversed_steps += bool(info.get("reversed", False))
+        path.append(tuple(info["position_m"]))
+        if dones[0]:
+            break
+    result = EpisodeResult.from_final_info(info, track=label, total_reward=total, reversed_steps=reversed_steps)
+    if info.get("track_reversed"):
+        driven = driven.reversed()  # draw and report the track in its own file's order
+    clean = {k: v for k, v in info.items() if k not in ("terminal_observation", "episode")}
+    return Rollout(track=driven, path_m=path, info=clean, result=result)
+
+
+def _as_track(track: Track | str | os.PathLike) -> Track | str:
+    if isinstance(track, Track) or (isinstance(track, str) and track == RANDOM_TRACK):
+        return track
+    return load_track(track)
+
+
+def _validate_limits(max_steps: int | None, episodes: int = 1) -> None:
+    if max_steps is not None and int(max_steps) < 1:
+        raise ConfigError(f"max_steps={max_steps}: must be a positive number of agent steps")
+    if int(episodes) < 1:
+        raise ConfigError(f"episodes={episodes}: must be at least 1")
+
+
+def rollout(model: str | os.PathLike | LoadedRun, track: Track | str | os.PathLike, *, deterministic: bool = True,
+            max_steps: int | None = None, start_waypoint: int = 0, reverse: bool = False, seed: int = 0,
+            frame_sink: Callable[[np.ndarray], None] | None = None) -> Rollout:
+    """Drive one episode of ``model`` on ``track`` and return the car's path (metres) and final ``info``.
+
+    The path ends when the lap completes or the episode ends (off the playfield, or ``max_steps``).
+    ``frame_sink`` receives each full rendered frame (for GIFs).
+    """
+    _validate_limits(max_steps)
+    run = load_run(model)
+    track = _as_track(track)
+    _seed_policy(run, deterministic, seed)
+    venv = make_eval_env(run, track, start_waypoint=start_waypoint, reverse=reverse, max_steps=max_steps,
+                         seed=seed, frame_sink=frame_sink)
+    try:
+        return _run_episode(run, venv, deterministic=deterministic, label=_track_label(track))
+    finally:
+        venv.close()
+
+
+def _seed_policy(run: LoadedRun, deterministic: bool, seed: int) -> None:
+    if not deterministic:
+        run.model.set_random_seed(seed)
+
+
+def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str | os.PathLike], episodes: int = 1,
+             max_steps: int | None = None, deterministic: bool = True, *, start_waypoint: int = 0,
+             reverse: bool = False, seed: int = 0,
+             on_episode: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
+    """Evaluate ``model`` (a run folder, a model ``.zip`` or a :class:`LoadedRun`) on each track.
+
+    Each episode starts at ``start_waypoint`` in the track's own direction (or reversed). The policy is
+    deterministic unless ``deterministic=False`` (actions sampled; the model's random generators, which
+    are global ones, are seeded with ``seed``). ``on_episode`` is called after each episode (for progress).
+
+    Raises:
+        RunError, ConfigError, ModelError, TrackError: bad run, config, model or track (message names it).
+    """
+    _validate_limits(max_steps, episodes)
+    run = load_run(model)
+    loaded = [_as_track(t) for t in tracks]
+    if not loaded:
+        raise TrackError("tracks: none given to evaluate on")
+    _seed_policy(run, deterministic, seed)
+    results: list[TrackResult] = []
+    for track in loaded:
+        venv = make_eval_env(run, track, start_waypoint=start_waypoint, reverse=reverse, max_steps=max_steps,
+                             seed=seed)
+        label = _track_label(track)
+        eps: list[EpisodeResult] = []
+        try:
+            for _ in range(int(episodes)):
+                eps.append(_run_episode(run, venv, deterministic=deterministic, label=label).result)
+                if on_episode is not None:
+                    on_episode(eps[-1])
+        finally:
+            venv.close()
+        is_file = isinstance(track, Track)
+        results.append(TrackResult(track=label, source=track.source if is_file else None,
+                                   length_m=track.length_m if is_file else None, episodes=eps))
+    return EvalReport(model=str(run.model_path), run_dir=str(run.run_dir), deterministic=bool(deterministic),
+                      max_steps=max_steps, tracks=results)

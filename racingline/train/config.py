@@ -1,0 +1,325 @@
+"""Training configs: frozen dataclasses, YAML loading with validation, and ``key=value`` overrides.
+
+A config file is YAML with the sections ``env``, ``ppo`` and ``eval`` and a few top-level keys (see
+``configs/seed.yaml`` for every key). Unknown keys and wrong types are :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from racingline.errors import ConfigError
+from racingline.io import atomic_write_text
+from racingline.resources import CONFIGS_DIR
+
+__all__ = [
+    "EnvConfig",
+    "PPOConfig",
+    "EvalConfig",
+    "Config",
+    "ConfigError",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "save_config",
+    "env_kwargs",
+    "CONFIGS_DIR",
+]
+
+#: The project's ``configs/`` folder.
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """How each training environment is built (keyword arguments of :func:`racingline.make_env`)."""
+
+    #: A track name/path, a glob, ``random`` (CarRacing's procedural tracks), ``generated``, or a list (a pool).
+    track: Union[str, list[str]] = "random"
+    #: Sampling weights of the pool members (same length as ``track``), or null for equal weights.
+    track_weights: Union[list[float], None] = None
+    #: A ``generated`` pool member makes a new track every this many of its episodes.
+    generated_every: int = 1
+    obs: str = "pixels"
+    renderer: str = "fast"
+    frame_skip: int = 2
+    size: int = 64
+    grayscale: bool = True
+    frame_stack: int = 4
+    continuous: bool = False
+    reward: str = "tiles"
+    terminate_on_off_track: bool = False
+    off_track_penalty: float = -100.0
+    #: Agent steps before truncation; null = 60 s of simulated time.
+    max_episode_steps: Union[int, None] = None
+    #: Waypoint index to start from, or ``random``.
+    start_waypoint: Union[int, str] = 0
+    #: Drive the track reversed: true, false or ``random`` (per episode).
+    reverse: Union[bool, str] = False
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Stable-Baselines3 PPO hyperparameters."""
+
+    policy: str = "MlpPolicy"
+    learning_rate: float = 1e-4
+    #: ``linear`` (decays to 0 over training, the tutorial's) or ``constant``.
+    lr_schedule: str = "linear"
+    n_steps: int = 512
+    batch_size: int = 128
+    n_epochs: int = 10
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    #: ``gelu``, ``relu`` or ``tanh``.
+    activation: str = "gelu"
+    net_arch_pi: list[int] = field(default_factory=lambda: [256])
+    net_arch_vf: list[int] = field(default_factory=lambda: [256])
+    ortho_init: bool = False
+    #: Pixel observations only: average-pool the image by this factor before the network (1 = off).
+    pixel_pool: int = 1
+    #: ``auto``, ``cpu`` or ``cuda``.
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Defaults of ``racingline eval`` for runs trained with this config."""
+
+    tracks: list[str] = field(default_factory=lambda: ["rounded_rectangle", "kidney", "s_bend"])
+    episodes: int = 1
+    #: Agent steps per evaluation episode; null = the env's own limit.
+    max_steps: Union[int, None] = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole training config."""
+
+    name: str = "default"
+    seed: int = 0
+    total_timesteps: int = 2_000_000
+    n_envs: int = 9
+    #: ``auto`` (``split`` when n_envs > 1), ``split`` (env 0 in the trainer, the rest in subprocesses),
+    #: ``subproc`` (all in subprocesses) or ``dummy`` (all in the trainer, one after another).
+    vec_env: str = "auto"
+    norm_reward: bool = True
+    norm_obs: bool = False
+    #: Save a checkpoint every this many environment steps (0 = never).
+    checkpoint_every: int = 100_000
+    env: EnvConfig = field(default_factory=EnvConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+_SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig}
+_CHOICES = {
+    "env.obs": ("pixels", "features"),
+    "env.renderer": ("fast", "pygame"),
+    "env.reward": ("tiles", "progress"),
+    "ppo.lr_schedule": ("linear", "constant"),
+    "ppo.activation": ("gelu", "relu", "tanh"),
+    "ppo.device": ("auto", "cpu", "cuda"),
+    "vec_env": ("auto", "split", "subproc", "dummy"),
+}
+_POSITIVE = {"total_timesteps", "n_envs", "env.generated_every", "env.frame_skip", "env.size", "env.frame_stack", "ppo.n_steps",
+             "ppo.batch_size", "ppo.n_epochs", "ppo.pixel_pool", "eval.episodes"}
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _check(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Whether ``value`` fits type ``tp``; returns (ok, coerced value)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, v = _check(value, arg)
+            if ok:
+                return True, v
+        return False, value
+    if origin is list:
+        if not isinstance(value, list):
+            return False, value
+        (item_tp,) = typing.get_args(tp)
+        out = []
+        for item in value:
+            ok, v = _check(item, item_tp)
+            if not ok:
+                return False, value
+            out.append(v)
+        return True, out
+    if tp is type(None):
+        return value is None, value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return True, value
+        number = _as_number(value)  # 2e6, "2e6" (YAML 1.1 reads exponents without a dot as strings)
+        if number is not None and number.is_integer():
+            return True, int(number)
+        return False, value
+    if tp is float:
+        number = _as_number(value)
+        return (number is not None and math.isfinite(number)), (number if number is not None else value)
+    if tp is str:
+        return isinstance(value, str), value
+    return isinstance(value, tp), value
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    prefix = f"{where}." if where else ""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: '{where or 'config'}' must be a mapping of keys to values, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"{source}: unknown config key '{prefix}{key}'; valid keys: {', '.join(prefix + n for n in names)}")
+        if key in _SECTIONS and where == "":
+            kwargs[key] = _build(_SECTIONS[key], value if value is not None else {}, key, source)
+            continue
+        full = f"{prefix}{key}"
+        ok, coerced = _check(value, hints[key])
+        if not ok:
+            raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])}, got {value!r}")
+        if full in _CHOICES and coerced not in _CHOICES[full]:
+            raise ConfigError(f"{source}: config key '{full}' must be one of {', '.join(_CHOICES[full])}, got {coerced!r}")
+        if full in _POSITIVE and coerced < 1:
+            raise ConfigError(f"{source}: config key '{full}' must be >= 1, got {coerced!r}")
+        if full in ("env.start_waypoint", "env.reverse") and isinstance(coerced, str) and coerced != "random":
+            raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])} ('random' for a string), got {coerced!r}")
+        kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a plain dict (as read from YAML) and build a :class:`Config`."""
+    return _build(Config, data if data is not None else {}, "", source)
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The plain-dict form of ``cfg`` (round-trips through :func:`config_from_dict`)."""
+    return dataclasses.asdict(cfg)
+
+
+def resolve_config_path(path_or_name: str | Path) -> Path:
+    """A config path, or a name in the project's ``configs/`` (``default`` -> ``configs/default.yaml``)."""
+    p = Path(path_or_name)
+    if p.is_file():
+        return p
+    for candidate in (CONFIGS_DIR / f"{path_or_name}.yaml", CONFIGS_DIR / str(path_or_name)):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{path_or_name}: no such config file (nor a config named so in {CONFIGS_DIR})")
+
+
+def load_config(path_or_name: str | Path = "default") -> Config:
+    """Load and validate a YAML config file (or a config name from ``configs/``)."""
+    path = resolve_config_path(path_or_name)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (UTF-8) file") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of keys to values, got {type(data).__name__}")
+    return config_from_dict(data, str(path))
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Config:
+    """Apply ``key=value`` overrides (``ppo.learning_rate=3e-4``, ``env.obs=features``) to ``cfg``.
+
+    Values are parsed as YAML (``true``, ``[a, b]``, ``null``); the result is validated like a file.
+    A new ``env.track`` without new ``env.track_weights`` drops the old weights.
+    """
+    data = config_to_dict(cfg)
+    items: list[tuple[str, Any]] = []
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        for text in overrides:
+            if "=" not in text:
+                raise ConfigError(f"--set {text}: expected key=value, e.g. ppo.learning_rate=3e-4")
+            key, raw = text.split("=", 1)
+            try:
+                value = yaml.safe_load(raw) if raw.strip() != "" else ""
+            except yaml.YAMLError:
+                value = raw
+            items.append((key.strip(), value))
+    keys = {k for k, _ in items}
+    if "env.track" in keys and "env.track_weights" not in keys:
+        items.append(("env.track_weights", None))  # weights belong to the pool they were written for
+    for key, value in items:
+        parts = key.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if part not in _SECTIONS or not isinstance(node.get(part), dict) or i > 0:
+                raise ConfigError(f"--set {key}: unknown config key '{key}'; sections are {', '.join(_SECTIONS)}")
+            node = node[part]
+        if parts[-1] not in node:
+            valid = ", ".join((parts[0] + "." if len(parts) > 1 else "") + k for k in node)
+            raise ConfigError(f"--set {key}: unknown config key '{key}'; valid keys: {valid}")
+        node[parts[-1]] = value
+    return config_from_dict(data, "--set")
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write ``cfg`` as YAML, atomically."""
+    text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=None)
+    return atomic_write_text(path, text)
+
+
+def env_kwargs(env: EnvConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`racingline.make_env` for ``env``; the track spec is expanded to pool members.
+
+    Raises :class:`racingline.TrackError` when a track name or glob matches nothing.
+    """
+    from racingline.tracks.pools import expand_track_spec
+
+    kw = dataclasses.asdict(env)
+    kw.pop("frame_stack")
+    members, weights = expand_track_spec(kw.pop("track"), kw.pop("track_weights"))
+    kw["track"] = members if len(members) > 1 else members[0]
+    kw["track_weights"] = weights if len(members) > 1 else None
+    return kw
