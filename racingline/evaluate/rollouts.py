@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from racingline.choices import GENERATED_TRACK, RANDOM_TRACK
 from racingline.train.config import Config, env_kwargs
 from racingline.errors import ConfigError, ModelError
 from racingline.evaluate.results import EpisodeResult, EvalReport, Rollout, TrackResult
@@ -34,8 +35,6 @@ __all__ = [
     "RANDOM_TRACK",
 ]
 
-#: Track spec standing for CarRacing's procedural random track.
-RANDOM_TRACK = "random"
 
 
 # ---------------------------------------------------------------------------------------------- tracks
@@ -53,7 +52,7 @@ def resolve_eval_tracks(tracks: Sequence[str | os.PathLike | Track] = (), specs:
     for spec in specs:
         members, _ = expand_track_spec(spec)
         for member in members:
-            if member == "generated":
+            if member == GENERATED_TRACK:
                 raise TrackError(f"{spec}: 'generated' tracks change every episode; evaluate on track files instead")
         items += members
     for item in items:

@@ -6,12 +6,11 @@ import glob
 import os
 from pathlib import Path
 
+from racingline.choices import SPECIAL_MEMBERS
 from racingline.tracks.files import TrackError, resolve_track_path, track_search_dirs
 
 __all__ = ["expand_track_spec", "SPECIAL_MEMBERS"]
 
-#: Pool members that are not files: CarRacing's procedural track, and a newly generated DeepRacer-like track.
-SPECIAL_MEMBERS = ("random", "generated")
 
 
 def _is_glob(text: str) -> bool:

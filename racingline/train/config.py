@@ -16,6 +16,7 @@ from typing import Any, Union
 
 import yaml
 
+from racingline.choices import ACTIVATIONS, DEVICES, LR_SCHEDULES, OBS_MODES, RENDERERS, REWARDS, VEC_ENV_KINDS
 from racingline.errors import ConfigError
 from racingline.io import atomic_write_text
 from racingline.resources import CONFIGS_DIR
@@ -126,13 +127,13 @@ class Config:
 
 _SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig}
 _CHOICES = {
-    "env.obs": ("pixels", "features"),
-    "env.renderer": ("fast", "pygame"),
-    "env.reward": ("tiles", "progress"),
-    "ppo.lr_schedule": ("linear", "constant"),
-    "ppo.activation": ("gelu", "relu", "tanh"),
-    "ppo.device": ("auto", "cpu", "cuda"),
-    "vec_env": ("auto", "split", "subproc", "dummy"),
+    "env.obs": OBS_MODES,
+    "env.renderer": RENDERERS,
+    "env.reward": REWARDS,
+    "ppo.lr_schedule": LR_SCHEDULES,
+    "ppo.activation": ACTIVATIONS,
+    "ppo.device": DEVICES,
+    "vec_env": VEC_ENV_KINDS,
 }
 _POSITIVE = {"total_timesteps", "n_envs", "env.generated_every", "env.frame_skip", "env.size", "env.frame_stack", "ppo.n_steps",
              "ppo.batch_size", "ppo.n_epochs", "ppo.pixel_pool", "eval.episodes"}

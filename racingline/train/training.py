@@ -73,7 +73,7 @@ __all__ = [
     "train",
 ]
 
-_ACTIVATIONS = {"gelu": "GELU", "relu": "ReLU", "tanh": "Tanh"}
+_ACTIVATIONS = {"gelu": "GELU", "relu": "ReLU", "tanh": "Tanh"}  # torch.nn class of each of choices.ACTIVATIONS
 
 
 class TrainingInterrupted(KeyboardInterrupt):

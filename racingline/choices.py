@@ -1,0 +1,42 @@
+"""Every choice list of racingline, in one place: each a ``Literal`` type and the tuple of its values.
+
+Config validation, the simulator, training and the CLI all read these; none repeats a list.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+__all__ = [
+    "ObsMode", "OBS_MODES", "Renderer", "RENDERERS", "RewardName", "REWARDS", "Activation", "ACTIVATIONS",
+    "LrSchedule", "LR_SCHEDULES", "Device", "DEVICES", "VecEnvKind", "VEC_ENV_KINDS",
+    "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS",
+]
+
+#: What the agent sees: CarRacing's car-centred image, or the physics feature vector.
+ObsMode = Literal["pixels", "features"]
+OBS_MODES: tuple[str, ...] = get_args(ObsMode)
+#: How pixel observations are drawn: NumPy sampling of a pre-rasterised road, or CarRacing's pygame drawing.
+Renderer = Literal["fast", "pygame"]
+RENDERERS: tuple[str, ...] = get_args(Renderer)
+#: Built-in rewards: CarRacing's tile reward, or signed centerline progress.
+RewardName = Literal["tiles", "progress"]
+REWARDS: tuple[str, ...] = get_args(RewardName)
+#: Hidden-layer activations of the PPO networks (torch.nn classes of the same name).
+Activation = Literal["gelu", "relu", "tanh"]
+ACTIVATIONS: tuple[str, ...] = get_args(Activation)
+#: Learning-rate schedule: linear decay to 0 over training, or constant.
+LrSchedule = Literal["linear", "constant"]
+LR_SCHEDULES: tuple[str, ...] = get_args(LrSchedule)
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[str, ...] = get_args(Device)
+#: ``split``: env 0 in the trainer, the rest in subprocesses; ``auto``: split when n_envs > 1.
+VecEnvKind = Literal["auto", "split", "subproc", "dummy"]
+VEC_ENV_KINDS: tuple[str, ...] = get_args(VecEnvKind)
+
+#: Pool member standing for CarRacing's procedural random track (a new one every episode).
+RANDOM_TRACK = "random"
+#: Pool member standing for a newly generated DeepRacer-like track (:mod:`racingline.tracks.generator`).
+GENERATED_TRACK = "generated"
+#: Pool members that are not files.
+SPECIAL_MEMBERS: tuple[str, ...] = (RANDOM_TRACK, GENERATED_TRACK)
