@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,12 +16,15 @@ def register(app: typer.Typer) -> None:
     @app.command("bench")
     @reports_errors
     def bench(
-        env_seconds: float = typer.Option(5.0, "--env-seconds", min=0.5, help="Seconds of stepping per pipeline for agent steps/s."),
-        ppo_seconds: float = typer.Option(20.0, "--ppo-seconds", min=1.0, help="Seconds of PPO training per pipeline (after one warm-up rollout)."),
+        env_seconds: float = typer.Option(5.0, "--env-seconds", min=0.5,
+                                          help="Seconds of stepping per pipeline for agent steps/s."),
+        ppo_seconds: float = typer.Option(20.0, "--ppo-seconds", min=1.0,
+                                          help="Seconds of PPO training per pipeline (after one warm-up rollout)."),
         ppo: bool = typer.Option(True, "--ppo/--no-ppo", help="Also measure end-to-end PPO training throughput (2 envs)."),
-        only: Optional[list[str]] = typer.Option(None, "--only", help="Measure only these pipelines (repeatable): stock, pixels-pygame, pixels-fast, features."),
+        only: list[str] | None = typer.Option(
+            None, "--only", help="Measure only these pipelines (repeatable): stock, pixels-pygame, pixels-fast, features."),
         seed: int = typer.Option(0, "--seed", help="Seed of the track and the actions."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
     ) -> None:
         """Agent steps/s and PPO env-steps/s of the stock pipeline and racingline's modes, with ratios."""
         from rich.console import Console
@@ -35,11 +37,16 @@ def register(app: typer.Typer) -> None:
         if unknown:
             fail(f"--only {unknown[0]}: unknown pipeline; choose from {', '.join(PIPELINES)}")
         console = Console(stderr=True)
-        report = run_bench(env_seconds, ppo_seconds, seed, ppo, only or None,
-                           on_row=lambda r: console.print(f"measured {r.label}: {r.env_steps_per_s:,.0f} agent steps/s"
-                                                          + (f", PPO {r.ppo_steps_per_s:,.0f} env steps/s" if r.ppo_steps_per_s else "")
-                                                          + (f" ({r.config_ppo_steps_per_s:,.0f} with configs/{r.ppo_config}.yaml)"
-                                                             if r.config_ppo_steps_per_s else "")))
+
+        def on_row(r) -> None:
+            line = f"measured {r.label}: {r.env_steps_per_s:,.0f} agent steps/s"
+            if r.ppo_steps_per_s:
+                line += f", PPO {r.ppo_steps_per_s:,.0f} env steps/s"
+            if r.config_ppo_steps_per_s:
+                line += f" ({r.config_ppo_steps_per_s:,.0f} with configs/{r.ppo_config}.yaml)"
+            console.print(line)
+
+        report = run_bench(env_seconds, ppo_seconds, seed, ppo, only or None, on_row=on_row)
 
         def fmt(value: float | None, ratio: bool = False) -> str:
             if value is None:

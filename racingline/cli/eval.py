@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from racingline.cli.common import fail, reports_errors
 
-_MODEL_HELP = "Run folder (holding model.zip, vecnormalize.pkl, config.yaml) or a model .zip. Default: the newest run in --runs-dir."
+_MODEL_HELP = ("Run folder (holding model.zip, vecnormalize.pkl, config.yaml) or a model .zip. "
+               "Default: the newest run in --runs-dir.")
 _RUNS_HELP = "Where to look for the newest run when --model is not given."
 _TRACK_HELP = ("Track to drive: a .npy path, or a name looked up in ./tracks, the project's tracks/ and RACINGLINE_TRACKS "
                "('random' = CarRacing's procedural track). Repeatable.")
@@ -19,18 +19,18 @@ _START_HELP = "Waypoint index every episode starts from."
 _REVERSE_HELP = "Drive each track against its own direction."
 
 
-def _fmt(value: Optional[float], spec: str = ".2f", none: str = "—") -> str:
+def _fmt(value: float | None, spec: str = ".2f", none: str = "—") -> str:
     return none if value is None else format(value, spec)
 
 
-def _load_run(model: Optional[Path], runs_dir: Path):
+def _load_run(model: Path | None, runs_dir: Path):
     """The run ``--model`` names, or else the newest run in ``--runs-dir`` (a RunError naming it when none)."""
     from racingline.train.runs import latest_run, load_run
 
     return load_run(model if model is not None else latest_run(runs_dir))
 
 
-def _check_positive(name: str, value: Optional[float]) -> None:
+def _check_positive(name: str, value: float | None) -> None:
     if value is not None and not value > 0:
         fail(f"{name} {value}: must be positive")
 
@@ -73,14 +73,14 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     @reports_errors
     def eval_cmd(
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+        model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
         track: list[str] = typer.Option([], "--track", "-t", help=_TRACK_HELP),
         tracks: list[str] = typer.Option([], "--tracks", help=_TRACKS_HELP),
-        episodes: Optional[int] = typer.Option(None, "--episodes", "-n",
-                                               help="Episodes per track. Default: the run config's eval.episodes."),
-        max_steps: Optional[int] = typer.Option(None, "--max-steps",
-                                                help="Agent steps per episode. Default: the run config's limit."),
-        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the figures as JSON to this file."),
+        episodes: int | None = typer.Option(None, "--episodes", "-n",
+                                            help="Episodes per track. Default: the run config's eval.episodes."),
+        max_steps: int | None = typer.Option(None, "--max-steps",
+                                             help="Agent steps per episode. Default: the run config's limit."),
+        json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON to this file."),
         stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the deterministic policy."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
@@ -122,22 +122,22 @@ def register(app: typer.Typer) -> None:
     @app.command("plot-trajectories")
     @reports_errors
     def plot_trajectories_cmd(
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+        model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
         track: list[str] = typer.Option([], "--track", "-t",
                                         help=_TRACK_HELP + " Default: every .npy in tracks/ and RACINGLINE_TRACKS."),
         tracks: list[str] = typer.Option([], "--tracks", help=_TRACKS_HELP),
-        out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="PNG to write. Default: trajectories.png in the run folder."),
-        max_steps: Optional[int] = typer.Option(None, "--max-steps",
-                                                help="Agent steps per rollout. Default: the run config's limit."),
+        out: Path | None = typer.Option(None, "--out", "-o",
+                                        help="PNG to write. Default: trajectories.png in the run folder."),
+        max_steps: int | None = typer.Option(None, "--max-steps",
+                                             help="Agent steps per rollout. Default: the run config's limit."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
-        cols: Optional[int] = typer.Option(None, "--cols", help="Panels per row. Default: a square-ish grid."),
+        cols: int | None = typer.Option(None, "--cols", help="Panels per row. Default: a square-ish grid."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
     ) -> None:
         """Draw the car's path (red) from a deterministic rollout on each track, in a grid of track maps."""
-        from racingline.evaluate.rollouts import resolve_eval_tracks
         from racingline.evaluate.plots import default_plot_tracks, plot_trajectories
+        from racingline.evaluate.rollouts import resolve_eval_tracks
 
         _check_positive("--max-steps", max_steps)
         _check_positive("--cols", cols)
@@ -161,21 +161,21 @@ def register(app: typer.Typer) -> None:
     @app.command("gif")
     @reports_errors
     def gif_cmd(
-        model: Optional[Path] = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
-        track: Optional[str] = typer.Option(None, "--track", "-t",
-                                            help="Track to drive (a .npy path or a name). Default: the run's first eval track."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="GIF to write. Default: <track>.gif in the run folder."),
-        steps: Optional[int] = typer.Option(None, "--steps",
-                                            help="Most agent steps to record. Default: until the lap or episode ends."),
+        model: Path | None = typer.Option(None, "--model", "-m", help=_MODEL_HELP),
+        track: str | None = typer.Option(None, "--track", "-t",
+                                         help="Track to drive (a .npy path or a name). Default: the run's first eval track."),
+        out: Path | None = typer.Option(None, "--out", "-o",
+                                        help="GIF to write. Default: <track>.gif in the run folder."),
+        steps: int | None = typer.Option(None, "--steps",
+                                         help="Most agent steps to record. Default: until the lap or episode ends."),
         fps: float = typer.Option(50.0, "--fps", help="Frames per second of the GIF."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
     ) -> None:
         """Record full rendered frames of a deterministic rollout as an animated GIF."""
-        from racingline.evaluate.rollouts import resolve_eval_tracks
         from racingline.evaluate.plots import record_gif
+        from racingline.evaluate.rollouts import resolve_eval_tracks
 
         _check_positive("--steps", steps)
         _check_positive("--fps", fps)

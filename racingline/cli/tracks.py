@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -34,7 +33,7 @@ def _errors_to_exit() -> Iterator[None]:
 
 @tracks_app.command("list")
 def list_tracks(
-    season: Optional[int] = typer.Option(None, "--season", help="Only tracks of this season (year)."),
+    season: int | None = typer.Option(None, "--season", help="Only tracks of this season (year)."),
     local: bool = typer.Option(False, "--local", help="Only tracks with a local copy."),
 ) -> None:
     """The catalog of known DeepRacer tracks, and which have a local copy."""
@@ -64,15 +63,15 @@ def list_tracks(
 
 @tracks_app.command("download")
 def download(
-    names: Optional[list[str]] = typer.Argument(None, help="Track names, e.g. 2022_may_pro 2022_may_pro_cw."),
+    names: list[str] | None = typer.Argument(None, help="Track names, e.g. 2022_may_pro 2022_may_pro_cw."),
     all_tracks: bool = typer.Option(False, "--all", help="Every file of every catalog track."),
-    dest: Optional[Path] = typer.Option(None, "--dest",
-                                        help="Folder to write into.",
-                                        show_default="first RACINGLINE_TRACKS folder, else the cache "
-                                                     "~/.cache/racingline/tracks"),
-    source: Optional[str] = typer.Option(None, "--source",
-                                         help="http(s) base URL or local folder holding <name>.npy files.",
-                                         show_default="the AWS DeepRacer community race-data repository"),
+    dest: Path | None = typer.Option(None, "--dest",
+                                     help="Folder to write into.",
+                                     show_default="first RACINGLINE_TRACKS folder, else the cache "
+                                                  "~/.cache/racingline/tracks"),
+    source: str | None = typer.Option(None, "--source",
+                                      help="http(s) base URL or local folder holding <name>.npy files.",
+                                      show_default="the AWS DeepRacer community race-data repository"),
     force: bool = typer.Option(False, "--force", help="Fetch again even when the file is already there."),
     timeout_s: float = typer.Option(30.0, "--timeout", min=0.01, help="Connection/read timeout, seconds."),
 ) -> None:
@@ -117,14 +116,14 @@ def download(
 @tracks_app.command("show")
 def show(
     track: str = typer.Argument(..., help="Track name or path to a .npy file."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Picture to write (.png, .svg, .pdf, ...).",
-                                       show_default="<name>.png"),
+    out: Path | None = typer.Option(None, "--out", help="Picture to write (.png, .svg, .pdf, ...).",
+                                    show_default="<name>.png"),
     every: int = typer.Option(10, "--every", min=1, help="Label every N-th waypoint."),
     reverse: bool = typer.Option(False, "--reverse", help="Draw the track driven the other way."),
 ) -> None:
     """Draw a track: road, centerline, start line, direction arrow and waypoint indices."""
-    from racingline.tracks.pictures import plot_track
     from racingline.tracks.files import load_track
+    from racingline.tracks.pictures import plot_track
 
     with _errors_to_exit():
         loaded = load_track(track, reverse=reverse)
@@ -136,15 +135,15 @@ def show(
 @tracks_app.command("generate")
 def generate(
     seed: int = typer.Option(..., "--seed", min=0, help="Random seed; the same seed gives the same track."),
-    length_m: Optional[float] = typer.Option(None, "--length-m", help="Centerline length, 15-100 m.",
-                                             show_default="drawn from 17-70 m"),
-    width_m: Optional[float] = typer.Option(None, "--width-m", help="Road width, 0.6-2.0 m.",
-                                            show_default="1.07"),
+    length_m: float | None = typer.Option(None, "--length-m", help="Centerline length, 15-100 m.",
+                                          show_default="drawn from 17-70 m"),
+    width_m: float | None = typer.Option(None, "--width-m", help="Road width, 0.6-2.0 m.",
+                                         show_default="1.07"),
     out: Path = typer.Option(..., "--out", help="Where to write the track (.npy)."),
 ) -> None:
     """Make a procedural closed DeepRacer-like track and save it as .npy."""
-    from racingline.tracks.generator import generate_track
     from racingline.tracks.files import load_track, save_track_array
+    from racingline.tracks.generator import generate_track
 
     with _errors_to_exit():
         if out.suffix.lower() != ".npy":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,24 +15,24 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     @reports_errors
     def train(
-        config: Optional[str] = typer.Option(
+        config: str | None = typer.Option(
             None, "--config", "-c", metavar="FILE|NAME",
             help="Config YAML file, or a name in configs/ (default: default, i.e. configs/default.yaml)."),
-        timesteps: Optional[int] = typer.Option(
+        timesteps: int | None = typer.Option(
             None, "--timesteps", min=1, help="Total environment steps to train (with --resume: the new total)."),
-        n_envs: Optional[int] = typer.Option(None, "--n-envs", min=1, help="Number of parallel environments."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (env i gets seed + i)."),
-        track: Optional[list[str]] = typer.Option(
+        n_envs: int | None = typer.Option(None, "--n-envs", min=1, help="Number of parallel environments."),
+        seed: int | None = typer.Option(None, "--seed", help="Random seed (env i gets seed + i)."),
+        track: list[str] | None = typer.Option(
             None, "--track", metavar="TRACK",
             help="Track name, path or glob; repeat for a pool. Replaces env.track (and env.track_weights)."),
-        sets: Optional[list[str]] = typer.Option(
+        sets: list[str] | None = typer.Option(
             None, "--set", metavar="KEY=VALUE",
             help="Override any config key, e.g. --set ppo.learning_rate=3e-4 --set env.obs=features (repeatable)."),
-        run_dir: Optional[Path] = typer.Option(
+        run_dir: Path | None = typer.Option(
             None, "--run-dir", help="Write the run to this folder (must not hold a run) instead of a new one."),
         runs_dir: Path = typer.Option(
             Path("runs"), "--runs-dir", help="Where new run folders <timestamp>-<name> are created."),
-        resume: Optional[Path] = typer.Option(
+        resume: Path | None = typer.Option(
             None, "--resume", metavar="RUN",
             help="Continue RUN (a run folder) from its newest checkpoint with its own config; "
                  "only --timesteps may be given with it."),

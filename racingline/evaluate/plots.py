@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from racingline.errors import ConfigError
 from racingline.evaluate.rollouts import Rollout, resolve_eval_tracks, rollout
 from racingline.io import atomic_path
-from racingline.train.runs import LoadedRun, load_run
 from racingline.tracks.files import Track, TrackError, track_search_dirs
+from racingline.train.runs import LoadedRun, load_run
 
 __all__ = [
     "default_plot_tracks",

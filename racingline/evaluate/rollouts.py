@@ -8,7 +8,6 @@ statistics, frozen), swapping only the track, the start waypoint, the direction 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,11 +16,11 @@ import gymnasium as gym
 import numpy as np
 
 from racingline.choices import GENERATED_TRACK, RANDOM_TRACK
-from racingline.train.config import Config, env_kwargs
 from racingline.errors import ConfigError, ModelError
 from racingline.evaluate.results import EpisodeResult, EvalReport, Rollout, TrackResult
-from racingline.train.runs import CONFIG_FILE, LoadedRun, load_run, load_vecnormalize
 from racingline.tracks.files import Track, TrackError, load_track
+from racingline.train.config import Config, env_settings
+from racingline.train.runs import CONFIG_FILE, LoadedRun, load_run, load_vecnormalize
 
 __all__ = [
     "EpisodeResult",
@@ -101,8 +100,8 @@ class _FrameRecorder(gym.Wrapper):
 def _env_settings(cfg: Config, track: Track | str, *, start_waypoint: int, reverse: bool, max_steps: int | None,
                   render_mode: str | None) -> dict[str, Any]:
     """``make_env`` keyword arguments of the run's config with the track, start, direction and limit replaced."""
-    # The training track spec is not expanded: its files need not exist where the model is evaluated.
-    kw = env_kwargs(dataclasses.replace(cfg.env, track=RANDOM_TRACK, track_weights=None))
+    # The training track pool is not resolved: its files need not exist where the model is evaluated.
+    kw = env_settings(cfg.env)
     kw["track"] = track
     kw["track_weights"] = None
     kw["start_waypoint"] = int(start_waypoint)
@@ -167,7 +166,7 @@ def _check_spaces(run: LoadedRun, env_shape: tuple[int, ...], env_action: gym.Sp
     if model_shape != tuple(env_shape):
         raise ModelError(
             f"{run.model_path}: model expects observations of shape {model_shape} but the environment from "
-            f"{run.run_dir / CONFIG_FILE} (obs={cfg.obs}, size={cfg.size}, frame_stack={cfg.frame_stack}) "
+            f"{run.folder.config} (obs={cfg.obs}, size={cfg.size}, frame_stack={cfg.frame_stack}) "
             f"gives {tuple(env_shape)}"
         )
     if model.action_space != env_action:

@@ -1,14 +1,17 @@
-"""Scripted drivers for tests, demos and baselines (they read the simulator state, not observations)."""
+"""Scripted drivers for tests, demos and baselines: they read the car state, not observations.
+
+A driver takes a :class:`~racingline.sim.state.CarState`, or an env that publishes one as ``env.state``
+(:class:`~racingline.sim.env.DeepRacerEnv` does after every reset and step).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from racingline.sim.env import DeepRacerEnv
+from racingline.sim.state import CarState
 
 __all__ = ["PurePursuit"]
 
@@ -28,16 +31,16 @@ class PurePursuit:
         self.target_speed_mps = target_speed_mps
         self.offset = offset
 
-    def continuous(self, env: DeepRacerEnv) -> np.ndarray:
-        """Continuous ``[steer, gas, brake]`` action for ``env``'s current state."""
-        steer, speed_err = self._errors(env)
+    def continuous(self, state: CarState | Any) -> np.ndarray:
+        """Continuous ``[steer, gas, brake]`` action for ``state`` (or ``env.state``)."""
+        steer, speed_err = self._errors(state)
         gas = float(np.clip(0.5 * speed_err, 0.0, 0.6))
         brake = float(np.clip(-0.5 * speed_err, 0.0, 0.8))
         return np.array([steer, gas, brake], dtype=np.float32)
 
-    def discrete(self, env: DeepRacerEnv) -> int:
-        """Discrete CarRacing action (0 none, 1 right, 2 left, 3 gas, 4 brake) for ``env``'s state."""
-        steer, speed_err = self._errors(env)
+    def discrete(self, state: CarState | Any) -> int:
+        """Discrete CarRacing action (0 none, 1 right, 2 left, 3 gas, 4 brake) for ``state`` (or ``env.state``)."""
+        steer, speed_err = self._errors(state)
         if speed_err > 0.8 * self.target_speed_mps:
             return 3  # nearly stopped: get moving before steering matters
         if steer > 0.15:
@@ -50,13 +53,14 @@ class PurePursuit:
             return 4
         return 0
 
-    def _errors(self, env: DeepRacerEnv) -> tuple[float, float]:
-        sim = env.sim_track
-        hull = env.car.hull
-        px, py = hull.position
-        a = hull.angle
+    def _errors(self, state: CarState | Any) -> tuple[float, float]:
+        if not isinstance(state, CarState):
+            state = state.state  # an env that publishes its CarState
+        sim = state.sim
+        px, py = state.x, state.y
+        a = state.angle
         k = int(round(self.lookahead_m * sim.scale / sim.ds))
-        i = (env._proj + k) % len(sim.dense_xy)
+        i = (state.proj + k) % len(sim.dense_xy)
         tx, ty = sim.dense_tangent[i]
         tx_, ty_ = sim.dense_xy[i] + self.offset * sim.dense_half_width[i] * np.array([-ty, tx])
         dx, dy = tx_ - px, ty_ - py
@@ -64,6 +68,6 @@ class PurePursuit:
         left = -math.cos(a) * dx - math.sin(a) * dy
         alpha = math.atan2(left, fwd)
         steer = float(np.clip(-2.0 * alpha, -1.0, 1.0))  # CarRacing: +1 steers right
-        vx, vy = hull.linearVelocity
+        vx, vy = state.vx, state.vy
         speed_mps = math.hypot(vx, vy) / sim.scale
         return steer, self.target_speed_mps - speed_mps

@@ -1,5 +1,7 @@
-"""Simulator environments: DeepRacerEnv and its observation modes and renderers."""
+"""The CarRacing simulator: DeepRacerEnv composed of a track pool, road builder, progress tracker,
+observers and rewards, all talking through the per-step :class:`CarState`."""
 
 from racingline.sim.env import DeepRacerEnv
+from racingline.sim.state import CarState
 
-__all__ = ["DeepRacerEnv"]
+__all__ = ["DeepRacerEnv", "CarState"]

@@ -40,7 +40,7 @@ from racingline.sim.raster import (
 )
 
 if TYPE_CHECKING:
-    from racingline.sim.env import DeepRacerEnv
+    from racingline.sim.state import CarState
 
 # RoadTexture and build_road_texture are re-exported from racingline.sim.raster, where they live.
 __all__ = ["FastRenderer", "RoadTexture", "build_road_texture"]
@@ -99,20 +99,23 @@ def _car_sprite(size: int) -> tuple[slice, slice, np.ndarray, np.ndarray]:
 
 
 class FastRenderer:
-    """CarRacing's state pixels for a :class:`DeepRacerEnv`, drawn with NumPy (no pygame, no display).
+    """CarRacing's state pixels of a :class:`CarState` on its road, drawn with NumPy (no pygame, no display).
 
     Args:
         size: output side in pixels.
+        grayscale: one gray channel (DeepRacerEnv's weights) instead of RGB.
         texels_per_unit: road texture resolution (texels per sim unit), lowered to fit ``max_texture_bytes``.
         max_texture_bytes: largest texture built for one track.
         cache_bytes: textures kept (most recently used first) for tracks of a pool; at least one is kept.
     """
 
-    def __init__(self, size: int = 64, *, texels_per_unit: float = 3.0, max_texture_bytes: int = 16 * 2**20,
+    def __init__(self, size: int = 64, *, grayscale: bool = True, texels_per_unit: float = 3.0,
+                 max_texture_bytes: int = 16 * 2**20,
                  cache_bytes: int = 48 * 2**20) -> None:
         if int(size) < 8:
             raise ValueError(f"size: must be >= 8, got {size}")
         self.size = s = int(size)
+        self.grayscale = bool(grayscale)
         col_w = WINDOW_W / s
         row_h = WINDOW_H / s
         #: Width of one output pixel's footprint, sim units (geometric mean of its sides).
@@ -224,19 +227,18 @@ class FastRenderer:
         self._bar_rgb = np.empty((nb, s, 3), dtype=np.float32)
 
     # ------------------------------------------------------------------ drawing
-    def render(self, env: DeepRacerEnv) -> np.ndarray:
-        """The car-centred view of ``env`` now.
+    def render(self, state: CarState) -> np.ndarray:
+        """The car-centred view of ``state`` (the car on ``state.road``).
 
-        Returns uint8 ``(size, size, 1)`` gray if ``env.grayscale``, else ``(size, size, 3)`` RGB.
+        Returns uint8 ``(size, size, 1)`` gray if ``grayscale``, else ``(size, size, 3)`` RGB.
         """
-        tex = self.textures.texture_for(env)
+        tex = self.textures.texture_for(state, self.grayscale)
         if tex is not self._sampled:
             self._combine[0, 1] = tex.cols
             self._sampled = tex
         s = self.size
-        hull = env.car.hull
-        px, py = hull.position
-        angle = hull.angle
+        px, py = state.x, state.y
+        angle = state.angle
         ppu = tex.texels_per_unit
         c, sn = math.cos(angle) * ppu, math.sin(angle) * ppu
 
@@ -268,30 +270,28 @@ class FastRenderer:
             box = plane[rs, cs] * self._car_keep
             box += self._car_add_gray
             plane[rs, cs] = box
-            self._draw_bar(env, plane, rgb=False)
+            self._draw_bar(state, plane, rgb=False)
         else:
             out = np.empty((s, s, 3), dtype=np.uint8)
             np.take(tex.pixels, idx, axis=0, out=out.reshape(-1, 3)[:n_view], mode="clip")
             box = out[rs, cs] * self._car_keep_rgb
             box += self._car_add_rgb
             out[rs, cs] = box
-            self._draw_bar(env, out, rgb=True)
+            self._draw_bar(state, out, rgb=True)
         return out
 
-    def _draw_bar(self, env: DeepRacerEnv, out: np.ndarray, *, rgb: bool) -> None:
+    def _draw_bar(self, state: CarState, out: np.ndarray, *, rgb: bool) -> None:
         """CarRacing's indicators: speed, four wheel speeds (ABS), steering and gyro, on the black bar.
 
         ``out`` is the ``(size, size)`` gray plane or the ``(size, size, 3)`` RGB image.
         """
         bar = self._bar_rgb if rgb else self._bar_gray
-        car = env.car
-        hull = car.hull
-        wheels = car.wheels
-        vx, vy = hull.linearVelocity
+        vx, vy = state.vx, state.vy
+        omega = state.wheel_omega
         bh = self._bh
         bar.fill(0.5)  # black bar; 0.5 rounds on the final cast
         speed = math.sqrt(vx * vx + vy * vy)
-        drivers = (speed, wheels[0].omega, wheels[1].omega, wheels[2].omega, wheels[3].omega)
+        drivers = (speed, omega[0], omega[1], omega[2], omega[3])
         base, t_lo, t_hi, off = self._vert_base, self._t_lo, self._t_hi, self._vert_off
         rows = []
         for value, scale in zip(drivers, self._vert_scale):
@@ -306,8 +306,8 @@ class FastRenderer:
         # Horizontal bars: steering from 20*s, gyro from 30*s (drawn over the steering where they meet),
         # as window-column intervals [x0, x1) weighted by colour: cover = sum(colour * (cum_x[x1] - cum_x[x0])).
         bs = self._bs
-        steer = wheels[0].joint.angle
-        gyro = hull.angularVelocity
+        steer = state.steer_angle
+        gyro = state.yaw_rate
         ends: list[int] = []
         weights: list[int] = []  # 0: steering colour, 1: gyro colour
         if abs(gyro) > 1e-4:
@@ -362,9 +362,9 @@ if __name__ == "__main__":
         driver = PurePursuit()
         for _ in range(50):
             env.step(driver.continuous(env))
-        renderer = FastRenderer(size=env.size)
+        renderer = FastRenderer(size=env.size, grayscale=grayscale)
         n = 5000
-        per = min(timeit.repeat(lambda: renderer.render(env), number=n, repeat=5)) / n
+        per = min(timeit.repeat(lambda r=renderer, s=env.state: r.render(s), number=n, repeat=5)) / n
         print(f"render {'gray' if grayscale else 'rgb '} {env.size}x{env.size}: {per * 1e6:.1f} us")
         env.reset(seed=0)
         steps, t0 = 0, time.perf_counter()

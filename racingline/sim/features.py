@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from racingline.sim.env import DeepRacerEnv
+    from racingline.sim.geometry import SimTrack
+    from racingline.sim.state import CarState
 
-__all__ = ["FEATURE_NAMES", "FEATURE_LOW", "FEATURE_HIGH", "LOOKAHEAD_M", "compute_features"]
+__all__ = ["FEATURE_NAMES", "FEATURE_LOW", "FEATURE_HIGH", "LOOKAHEAD_M", "compute_features", "lookahead_offsets"]
 
 #: Look-ahead distances along the centerline, metres of the track file.
 LOOKAHEAD_M = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0])
@@ -52,42 +53,50 @@ FEATURE_LOW[12] = 0.0
 FEATURE_HIGH[12] = 1.0
 
 
-def compute_features(env: DeepRacerEnv) -> np.ndarray:
-    """The feature vector of ``env``'s current state (see the module docstring)."""
-    car = env.car
-    sim = env.sim_track
-    hull = car.hull
-    a = hull.angle
+def lookahead_offsets(sim: SimTrack) -> np.ndarray:
+    """Dense-centerline index offsets of the :data:`LOOKAHEAD_M` points on ``sim``."""
+    return np.round(LOOKAHEAD_M * sim.scale / sim.ds).astype(np.int64)
+
+
+def compute_features(state: CarState, look_offsets: np.ndarray | None = None) -> np.ndarray:
+    """The feature vector of ``state`` (see the module docstring).
+
+    ``look_offsets``: :func:`lookahead_offsets` of ``state.sim`` (computed when not given).
+    """
+    sim = state.sim
+    a = state.angle
     fx, fy = -math.sin(a), math.cos(a)  # car forward
     lx, ly = -fy, fx  # car left
-    vx, vy = hull.linearVelocity
-    px, py = hull.position
-    w = car.wheels
-    idx = env._proj
+    vx, vy = state.vx, state.vy
+    px, py = state.x, state.y
+    omega = state.wheel_omega
+    idx = state.proj
     cx, cy = sim.dense_xy[idx]
     tx, ty = sim.dense_tangent[idx]
     offset = (-(ty) * (px - cx) + tx * (py - cy)) / max(float(sim.dense_half_width[idx]), 1e-6)
     track_heading = math.atan2(ty, tx)
     car_heading = math.atan2(fy, fx)
     err = car_heading - track_heading
-    on_road = sum(1 for wh in w if wh.tiles) * 0.25
+    on_road = state.wheels_on_road * 0.25
     out = np.empty(len(FEATURE_NAMES), dtype=np.float32)
     out[:_N_BASE] = (
         math.hypot(vx, vy) / 100.0,
         (vx * fx + vy * fy) / 100.0,
         (vx * lx + vy * ly) / 100.0,
-        hull.angularVelocity / 5.0,
-        w[0].joint.angle / 0.42,
-        w[0].omega / 100.0,
-        w[1].omega / 100.0,
-        w[2].omega / 100.0,
-        w[3].omega / 100.0,
+        state.yaw_rate / 5.0,
+        state.steer_angle / 0.42,
+        omega[0] / 100.0,
+        omega[1] / 100.0,
+        omega[2] / 100.0,
+        omega[3] / 100.0,
         offset,
         math.sin(err),
         math.cos(err),
         on_road,
     )
-    ii = env._look_offsets + idx
+    if look_offsets is None:
+        look_offsets = lookahead_offsets(sim)
+    ii = look_offsets + idx
     ii %= len(sim.dense_xy)
     rx = sim.dense_x.take(ii)
     rx -= px

@@ -26,7 +26,8 @@ import numpy as np
 from gymnasium.envs.box2d import car_racing as _cr
 
 if TYPE_CHECKING:
-    from racingline.sim.env import DeepRacerEnv
+    from racingline.sim.road import RoadScene
+    from racingline.sim.state import CarState
 
 __all__ = ["RoadTexture", "TextureCache", "build_road_texture"]
 
@@ -149,7 +150,7 @@ class _Scene:
             polys, labels = self.polys, self.labels
             for i in hit.tolist():
                 fill(polys[i], labels[i])
-        del draw
+        draw = None  # release the drawing context before the image is converted
         if self.grayscale:
             img = img.point(self.lut)
         else:
@@ -338,7 +339,7 @@ class TextureCache:
         self.cache_bytes = int(cache_bytes)
         #: Cached textures by (track id, grayscale, playfield, colours).
         self.textures: OrderedDict[tuple, RoadTexture] = OrderedDict()
-        self._road_poly_seen: Any = None
+        self._road_seen: Any = None
         self._tex: RoadTexture | None = None
         self._tex_gray: bool | None = None
         # Touched tiles repainted in the current texture this episode: (texel indices, old values).
@@ -347,41 +348,40 @@ class TextureCache:
         self._painted_tiles: list[int] = []  # tiles repainted this episode, in order
         self._seen_visits = 0
 
-    def texture_for(self, env: DeepRacerEnv) -> RoadTexture:
-        """The texture of ``env``'s track now, with the tiles its car has touched repainted."""
-        gray = bool(env.grayscale)
-        if env.road_poly is self._road_poly_seen and self._tex is not None and gray == self._tex_gray:
+    def texture_for(self, state: CarState, gray: bool) -> RoadTexture:
+        """The texture of ``state``'s road now, with the tiles its car has touched repainted."""
+        road = state.road
+        if road is self._road_seen and self._tex is not None and gray == self._tex_gray:
             tex = self._tex
         else:
-            tex = self._switch(env, gray)
-        self._paint_touched(env)
+            tex = self._switch(road, gray)
+        self._paint_touched(state)
         return tex
 
-    def _switch(self, env: DeepRacerEnv, gray: bool) -> RoadTexture:
+    def _switch(self, road: RoadScene, gray: bool) -> RoadTexture:
         """Start a new episode or track: restore the old texture, then find or build the new one."""
         self._restore_tiles()
-        sim = env.sim_track
-        key = (id(sim), gray, float(env.playfield),
-               tuple(np.asarray(env.bg_color, dtype=np.float64).tolist()),
-               tuple(np.asarray(env.grass_color, dtype=np.float64).tolist()),
-               tuple(np.asarray(env.road_color, dtype=np.float64).tolist()))
+        sim = road.sim
+        key = (id(sim), gray, float(road.playfield),
+               tuple(np.asarray(road.bg_color, dtype=np.float64).tolist()),
+               tuple(np.asarray(road.grass_color, dtype=np.float64).tolist()),
+               tuple(np.asarray(road.road_color, dtype=np.float64).tolist()))
         tex = self.textures.get(key)
         if tex is not None and tex.sim is sim:
             self.textures.move_to_end(key)
         else:
             # Tiles in their untouched shades (the reset's settling step has already repainted some).
-            shades = getattr(env, "road_shades", None)
-            road_poly = list(env.road_poly)
-            if shades is not None and len(shades) == len(env.road):
-                road_poly[:len(shades)] = [(poly, shade) for (poly, _), shade in zip(road_poly, shades)]
-            tex = build_road_texture(road_poly, env.playfield, env.bg_color, env.grass_color, grayscale=gray,
+            shades = road.shades
+            road_poly = list(road.polys)
+            road_poly[:len(shades)] = [(poly, shade) for (poly, _), shade in zip(road_poly, shades)]
+            tex = build_road_texture(road_poly, road.playfield, road.bg_color, road.grass_color, grayscale=gray,
                                      texels_per_unit=self.texels_per_unit, blur_units=self.blur_units,
-                                     max_bytes=self.max_texture_bytes, tile_count=len(env.road),
-                                     road_color=env.road_color, sim=sim, lazy=True)
+                                     max_bytes=self.max_texture_bytes, tile_count=len(road.tiles),
+                                     road_color=road.road_color, sim=sim, lazy=True)
             self.textures[key] = tex
             while len(self.textures) > 1 and sum(t.nbytes for t in self.textures.values()) > self.cache_bytes:
                 self.textures.popitem(last=False)
-        self._road_poly_seen = env.road_poly
+        self._road_seen = road
         self._tex = tex
         self._tex_gray = gray
         # Tiles whose repainting would change the picture and has not happened yet this episode.
@@ -416,26 +416,21 @@ class TextureCache:
                 pixels[ix] = old
         self._painted = []
 
-    def _paint_touched(self, env: DeepRacerEnv) -> None:
+    def _paint_touched(self, state: CarState) -> None:
         """Repaint tiles the car has touched in the plain road colour, as CarRacing's contact listener does.
 
         Every call looks at the few tiles around the car (the hull's front touches a tile before the wheels
         visit it); when CarRacing's visit count grows it looks wider, and everywhere if that misses some.
         """
-        road = env.road
+        road = state.road.tiles
         n = len(road)
         pending = self._pending
         if n != len(pending):
             return
-        base = env.road_color[0]
-        sim = env.sim_track
-        proj = getattr(env, "_proj", None)
-        if proj is not None:
-            center = int(math.ceil(proj * sim.ds * n / sim.length))
-        else:
-            px, py = env.car.hull.position
-            center = int(np.argmin((sim.tiles[:, 2] - px) ** 2 + (sim.tiles[:, 3] - py) ** 2))
-        count = env.tile_visited_count
+        base = state.road.road_color[0]
+        sim = state.sim
+        center = int(math.ceil(state.proj * sim.ds * n / sim.length))
+        count = state.tiles_visited
         reach = 8 if count != self._seen_visits else 3
         found = 0
         for j in range(center - reach, center + reach + 1):

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from racingline.tracks.catalog import CatalogEntry, catalog_file_names, load_catalog, lookup_file_name
 from racingline.io import atomic_write_bytes
+from racingline.tracks.catalog import CatalogEntry, catalog_file_names, load_catalog, lookup_file_name
 from racingline.tracks.files import Track, TrackError, track_from_array, tracks_cache_dir, user_track_dirs
 
 __all__ = [
@@ -179,7 +179,7 @@ def fetch_url(url: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, max_bytes: int 
         if isinstance(exc.reason, (TimeoutError, socket.timeout)):
             raise DownloadError(f"{label}: {url} timed out after {timeout_s:g} s") from None
         raise DownloadError(f"{label}: cannot reach {url} ({exc.reason})") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise DownloadError(f"{label}: {url} timed out after {timeout_s:g} s") from None
     except http.client.IncompleteRead as exc:
         raise DownloadError(f"{label}: {url} closed the connection after {len(exc.partial)} bytes") from None

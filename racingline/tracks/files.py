@@ -330,8 +330,9 @@ def load_track(path_or_name: str | os.PathLike | Track, *, reverse: bool = False
 
 def save_track_array(array: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a ``(N, 6)`` track array to ``path`` atomically (temporary file, then rename)."""
-    from racingline.io import atomic_write_bytes  # local import keeps tracks.py dependency-light
     import io
+
+    from racingline.io import atomic_write_bytes  # local import keeps tracks.py dependency-light
 
     buf = io.BytesIO()
     np.save(buf, np.asarray(array, dtype=np.float64), allow_pickle=False)

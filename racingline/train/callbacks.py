@@ -1,9 +1,14 @@
 """Training callbacks and Ctrl-C: progress.csv rows, checkpoints, a rich progress bar, SIGINT as a stop event.
 
-:func:`make_callbacks` gives the callbacks :func:`racingline.train.training.train` passes to ``PPO.learn``: one
-progress.csv row per PPO iteration (see ``PROGRESS_COLUMNS``), a checkpoint every ``checkpoint_every`` env
-steps, and a stop once Ctrl-C has set the stop event (:func:`sigint_to_event`). Models and their statistics
-are written atomically (:func:`save_model`).
+Each callback is a module-level ``BaseCallback`` that can be used (and tested) on its own:
+
+* :class:`ProgressCsvCallback` writes one ``progress.csv`` row per PPO iteration (see ``PROGRESS_COLUMNS``);
+* :class:`CheckpointCallback` saves a checkpoint every ``checkpoint_every`` env steps;
+* :class:`ProgressBarCallback` moves a :class:`ProgressBar` along;
+* :class:`StopOnEventCallback` stops training once an event is set (Ctrl-C sets it, see :func:`sigint_to_event`).
+
+:func:`make_callbacks` assembles them for :func:`racingline.train.training.train`. Where files go is the
+:class:`~racingline.train.runs.RunFolder`'s business; models and their statistics are written atomically.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import math
+import os
 import signal
 import threading
 import time
@@ -19,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-from racingline.io import atomic_path
-from racingline.train.runs import PROGRESS_FILE, checkpoint_path, vecnormalize_path
+from racingline.train.runs import RunFolder
 
 __all__ = [
     "PROGRESS_COLUMNS",
     "ProgressBar",
+    "ProgressCsvCallback",
+    "CheckpointCallback",
+    "ProgressBarCallback",
+    "StopOnEventCallback",
     "make_callbacks",
     "save_model",
     "sigint_ignored",
@@ -74,12 +84,9 @@ def sigint_to_event(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def save_model(model, venv, model_path: Path) -> None:
-    """Save a model and its statistics, each atomically."""
-    with atomic_path(model_path) as tmp:
-        model.save(tmp)
-    with atomic_path(vecnormalize_path(model_path)) as tmp:
-        venv.save(str(tmp))
+def save_model(model, venv, model_path: str | os.PathLike) -> None:
+    """Save a model and its statistics, each atomically (:meth:`RunFolder.save` into the model's folder)."""
+    RunFolder(Path(model_path).parent).save(model, venv, model_path)
 
 
 def _episode_stats(buffer) -> dict[str, float | int | str]:
@@ -101,88 +108,138 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def make_callbacks(run_dir: Path, checkpoint_every: int, stop: threading.Event, bar: ProgressBar | None):
-    """The callbacks of one ``learn`` call: progress.csv rows in ``run_dir``, a checkpoint every
+class ProgressCsvCallback(BaseCallback):
+    """Appends one row per PPO iteration (rollout + update) to the run's ``progress.csv``.
+
+    The columns are ``PROGRESS_COLUMNS``. A row is written once its iteration's update is done (at the start
+    of the next rollout, or at the end of training), so it holds that update's losses. A fresh file gets the
+    header; an existing one (a resumed run) is appended to, continuing its wall time (``time_s``) and
+    episode count. After each rollout the episode statistics also go to SB3's logger
+    (``rollout/ep_progress_mean``, ``rollout/lap_rate``) and, when given, to ``bar``.
+    """
+
+    def __init__(self, run: RunFolder | str | os.PathLike, bar: ProgressBar | None = None) -> None:
+        super().__init__()
+        self.run = run if isinstance(run, RunFolder) else RunFolder(run)
+        self.path = self.run.progress
+        self.bar = bar
+        self.pending: dict[str, Any] | None = None
+        self.episodes = 0
+
+    def _on_training_start(self) -> None:
+        offset = 0.0
+        if self.path.is_file():
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            if rows:
+                with contextlib.suppress(KeyError, ValueError):
+                    offset = float(rows[-1]["time_s"])
+                    self.episodes = int(rows[-1]["episodes"])
+        else:
+            with open(self.path, "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow(PROGRESS_COLUMNS)
+        self.t0 = time.monotonic() - offset
+        self.prev = (self.num_timesteps, offset)
+
+    def _on_step(self) -> bool:
+        self.episodes += int(np.sum(self.locals.get("dones", 0)))
+        return True
+
+    def _on_rollout_start(self) -> None:
+        self._flush()
+
+    def _on_rollout_end(self) -> None:
+        now = time.monotonic() - self.t0
+        stats = _episode_stats(self.model.ep_info_buffer)
+        for key in ("ep_progress_mean", "lap_rate"):
+            if stats[key] != "":
+                self.logger.record(f"rollout/{key}", stats[key])
+        steps, t = self.prev
+        rate = (self.num_timesteps - steps) / (now - t) if now > t else ""
+        self.prev = (self.num_timesteps, now)
+        self.pending = {"timesteps": self.num_timesteps, "time_s": now, "steps_per_s": rate,
+                        "episodes": self.episodes, **stats}
+        if self.bar is not None:
+            self.bar.stats(rate, stats["ep_rew_mean"], stats["ep_progress_mean"])
+
+    def _on_training_end(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.pending is None:
+            return
+        logged = self.model.logger.name_to_value
+        row = {**self.pending, "learning_rate": logged.get("train/learning_rate", "")}
+        for col in PROGRESS_COLUMNS[9:]:
+            row[col] = logged.get(f"train/{col}", "")
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerow([_fmt(row[c]) for c in PROGRESS_COLUMNS])
+        self.pending = None
+
+
+class CheckpointCallback(BaseCallback):
+    """Saves a checkpoint (model and ``VecNormalize`` statistics) every ``every`` env steps; 0: never.
+
+    Checkpoints go where the run folder says (``checkpoints/step_<N>.zip``, :meth:`RunFolder.checkpoint`),
+    named by the step count at which they were taken: the first step count at or past each multiple of
+    ``every`` (with several envs the count moves ``n_envs`` at a time). A resumed training continues from
+    the next multiple after its starting count. The statistics are those of ``model.get_vec_normalize_env()``.
+    """
+
+    def __init__(self, run: RunFolder | str | os.PathLike, every: int) -> None:
+        super().__init__()
+        if int(every) < 0:
+            raise ValueError(f"every={every}: must be 0 (no checkpoints) or a positive number of steps")
+        self.run = run if isinstance(run, RunFolder) else RunFolder(run)
+        self.every = int(every)
+        self.next: float = math.inf
+
+    def _on_training_start(self) -> None:
+        self.next = (self.num_timesteps // self.every + 1) * self.every if self.every else math.inf
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next:
+            self.run.save_checkpoint(self.model, self.model.get_vec_normalize_env())
+            self.next = (self.num_timesteps // self.every + 1) * self.every
+        return True
+
+
+class ProgressBarCallback(BaseCallback):
+    """Moves a :class:`ProgressBar` to the current step count after every env step (it redraws at most 10x/s)."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        super().__init__()
+        self.bar = bar
+
+    def _on_step(self) -> bool:
+        self.bar.step(self.num_timesteps)
+        return True
+
+
+class StopOnEventCallback(BaseCallback):
+    """Stops training after the current env step once ``stop`` is set (Ctrl-C sets it: :func:`sigint_to_event`).
+
+    ``PPO.learn`` then returns normally, without an update on the partial rollout, so the caller can save.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _on_step(self) -> bool:
+        return not self.stop.is_set()
+
+
+def make_callbacks(run: RunFolder | str | os.PathLike, checkpoint_every: int, stop: threading.Event,
+                   bar: ProgressBar | None) -> CallbackList:
+    """The callbacks of one ``learn`` call: progress.csv rows in ``run``, a checkpoint every
     ``checkpoint_every`` env steps (0: none), a stop once ``stop`` is set; ``bar`` (if any) follows along."""
-    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-
-    class ProgressLog(BaseCallback):
-        """progress.csv rows; the row of an iteration is written once its update's losses are known."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.path = run_dir / PROGRESS_FILE
-            self.pending: dict[str, Any] | None = None
-            self.episodes = 0
-
-        def _on_training_start(self) -> None:
-            offset = 0.0
-            if self.path.is_file():
-                with open(self.path, newline="", encoding="utf-8") as fh:
-                    rows = list(csv.DictReader(fh))
-                if rows:
-                    with contextlib.suppress(KeyError, ValueError):
-                        offset = float(rows[-1]["time_s"])
-                        self.episodes = int(rows[-1]["episodes"])
-            else:
-                with open(self.path, "w", newline="", encoding="utf-8") as fh:
-                    csv.writer(fh).writerow(PROGRESS_COLUMNS)
-            self.t0 = time.monotonic() - offset
-            self.prev = (self.num_timesteps, offset)
-
-        def _on_step(self) -> bool:
-            self.episodes += int(np.sum(self.locals.get("dones", 0)))
-            return True
-
-        def _on_rollout_start(self) -> None:
-            self._flush()
-
-        def _on_rollout_end(self) -> None:
-            now = time.monotonic() - self.t0
-            stats = _episode_stats(self.model.ep_info_buffer)
-            for key in ("ep_progress_mean", "lap_rate"):
-                if stats[key] != "":
-                    self.logger.record(f"rollout/{key}", stats[key])
-            steps, t = self.prev
-            rate = (self.num_timesteps - steps) / (now - t) if now > t else ""
-            self.prev = (self.num_timesteps, now)
-            self.pending = {"timesteps": self.num_timesteps, "time_s": now, "steps_per_s": rate,
-                            "episodes": self.episodes, **stats}
-            if bar is not None:
-                bar.stats(rate, stats["ep_rew_mean"], stats["ep_progress_mean"])
-
-        def _on_training_end(self) -> None:
-            self._flush()
-
-        def _flush(self) -> None:
-            if self.pending is None:
-                return
-            logged = self.model.logger.name_to_value
-            row = {**self.pending, "learning_rate": logged.get("train/learning_rate", "")}
-            for col in PROGRESS_COLUMNS[9:]:
-                row[col] = logged.get(f"train/{col}", "")
-            with open(self.path, "a", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerow([_fmt(row[c]) for c in PROGRESS_COLUMNS])
-            self.pending = None
-
-    class Checkpoints(BaseCallback):
-        def _on_training_start(self) -> None:
-            self.every = checkpoint_every
-            self.next = (self.num_timesteps // self.every + 1) * self.every if self.every else math.inf
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps >= self.next:
-                save_model(self.model, self.model.get_vec_normalize_env(), checkpoint_path(run_dir, self.num_timesteps))
-                self.next = (self.num_timesteps // self.every + 1) * self.every
-            return True
-
-    class StopOnInterrupt(BaseCallback):
-        def _on_step(self) -> bool:
-            if bar is not None:
-                bar.step(self.num_timesteps)
-            return not stop.is_set()
-
-    return CallbackList([ProgressLog(), Checkpoints(), StopOnInterrupt()])
+    run = run if isinstance(run, RunFolder) else RunFolder(run)
+    callbacks: list[BaseCallback] = [ProgressCsvCallback(run, bar), CheckpointCallback(run, checkpoint_every)]
+    if bar is not None:
+        callbacks.append(ProgressBarCallback(bar))
+    callbacks.append(StopOnEventCallback(stop))
+    return CallbackList(callbacks)
 
 
 class ProgressBar:
@@ -190,8 +247,7 @@ class ProgressBar:
 
     def __init__(self, total: int, start: int, label: str) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

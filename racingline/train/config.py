@@ -33,6 +33,8 @@ __all__ = [
     "apply_overrides",
     "save_config",
     "env_kwargs",
+    "env_settings",
+    "resolve_track_pool",
     "CONFIGS_DIR",
 ]
 
@@ -44,9 +46,9 @@ class EnvConfig:
     """How each training environment is built (keyword arguments of :func:`racingline.make_env`)."""
 
     #: A track name/path, a glob, ``random`` (CarRacing's procedural tracks), ``generated``, or a list (a pool).
-    track: Union[str, list[str]] = "random"
+    track: str | list[str] = "random"
     #: Sampling weights of the pool members (same length as ``track``), or null for equal weights.
-    track_weights: Union[list[float], None] = None
+    track_weights: list[float] | None = None
     #: A ``generated`` pool member makes a new track every this many of its episodes.
     generated_every: int = 1
     obs: str = "pixels"
@@ -60,11 +62,11 @@ class EnvConfig:
     terminate_on_off_track: bool = False
     off_track_penalty: float = -100.0
     #: Agent steps before truncation; null = 60 s of simulated time.
-    max_episode_steps: Union[int, None] = None
+    max_episode_steps: int | None = None
     #: Waypoint index to start from, or ``random``.
-    start_waypoint: Union[int, str] = 0
+    start_waypoint: int | str = 0
     #: Drive the track reversed: true, false or ``random`` (per episode).
-    reverse: Union[bool, str] = False
+    reverse: bool | str = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class EvalConfig:
     tracks: list[str] = field(default_factory=lambda: ["rounded_rectangle", "kidney", "s_bend"])
     episodes: int = 1
     #: Agent steps per evaluation episode; null = the env's own limit.
-    max_steps: Union[int, None] = None
+    max_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,8 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         if full in _POSITIVE and coerced < 1:
             raise ConfigError(f"{source}: config key '{full}' must be >= 1, got {coerced!r}")
         if full in ("env.start_waypoint", "env.reverse") and isinstance(coerced, str) and coerced != "random":
-            raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])} ('random' for a string), got {coerced!r}")
+            raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])} "
+                              f"('random' for a string), got {coerced!r}")
         kwargs[key] = coerced
     return cls(**kwargs)
 
@@ -311,16 +314,34 @@ def save_config(cfg: Config, path: str | Path) -> Path:
     return atomic_write_text(path, text)
 
 
-def env_kwargs(env: EnvConfig) -> dict[str, Any]:
-    """Keyword arguments of :func:`racingline.make_env` for ``env``; the track spec is expanded to pool members.
+def env_settings(env: EnvConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`racingline.make_env` for ``env`` except the track pool (and frame stack)."""
+    kw = dataclasses.asdict(env)
+    for key in ("frame_stack", "track", "track_weights"):
+        kw.pop(key)
+    return kw
 
-    Raises :class:`racingline.TrackError` when a track name or glob matches nothing.
+
+def resolve_track_pool(env: EnvConfig) -> tuple[list[Any], list[float] | None]:
+    """The config's track spec resolved once, into typed pool members: loaded :class:`~racingline.Track`
+    objects, and the special members (:data:`racingline.choices.SPECIAL_MEMBERS`) as strings; with weights.
+
+    Raises :class:`racingline.TrackError` naming the input when a name or glob matches nothing or a file
+    is not a valid track, so bad tracks fail here, in the main process, before any worker or folder exists.
     """
+    from racingline.choices import SPECIAL_MEMBERS
+    from racingline.tracks.files import load_track
     from racingline.tracks.pools import expand_track_spec
 
-    kw = dataclasses.asdict(env)
-    kw.pop("frame_stack")
-    members, weights = expand_track_spec(kw.pop("track"), kw.pop("track_weights"))
+    members, weights = expand_track_spec(env.track, env.track_weights)
+    return [m if m in SPECIAL_MEMBERS else load_track(m) for m in members], weights
+
+
+def env_kwargs(env: EnvConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`racingline.make_env` for ``env``, with the track pool resolved
+    (:func:`resolve_track_pool`). Raises :class:`racingline.TrackError` for unusable tracks."""
+    kw = env_settings(env)
+    members, weights = resolve_track_pool(env)
     kw["track"] = members if len(members) > 1 else members[0]
     kw["track_weights"] = weights if len(members) > 1 else None
     return kw

@@ -1,7 +1,7 @@
 """PPO training: the vectorised env, the PPO model, run folders, resume and Ctrl-C, in one ``train`` flow.
 
 ``train(cfg)`` writes a run folder (``runs/<YYYYmmdd-HHMMSS>-<name>/`` unless given; its layout, resume
-point and loading live in :mod:`racingline.train.runs`)::
+point and saving are owned by :class:`racingline.train.runs.RunFolder`)::
 
     model.zip                         the final Stable-Baselines3 PPO model (also written on Ctrl-C)
     vecnormalize.pkl                  VecNormalize statistics for model.zip (``VecNormalize.load``)
@@ -40,28 +40,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from racingline.errors import ConfigError, ModelError, RunError
 from racingline.train.callbacks import (
     PROGRESS_COLUMNS,
     ProgressBar,
     make_callbacks,
-    save_model,
     sigint_ignored,
     sigint_to_event,
 )
-from racingline.train.config import Config, PPOConfig, apply_overrides, env_kwargs, load_config, save_config
-from racingline.errors import ConfigError, ModelError, RunError
-from racingline.train.runs import (
-    CHECKPOINTS_DIR,
-    CONFIG_FILE,
-    MODEL_FILE,
-    TENSORBOARD_DIR,
-    checkpoint_path,
-    create_run_dir,
-    describe,
-    load_vecnormalize,
-    resolve_run,
-    resume_point,
-)
+from racingline.train.config import Config, PPOConfig, apply_overrides, env_kwargs, load_config
+from racingline.train.runs import RunFolder, describe, load_vecnormalize
 
 __all__ = [
     "PROGRESS_COLUMNS",  # re-exported from racingline.train.callbacks
@@ -131,16 +119,20 @@ def resolve_config(
 
 
 # ---------------------------------------------------------------------------------------------- env and model
-def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike | None = None):
+def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike | None = None,
+                  kwargs: dict[str, Any] | None = None):
     """The training ``VecNormalize`` env of ``cfg`` (``make_vec_env``), optionally with saved statistics.
 
-    Subprocess workers are started with SIGINT ignored (Ctrl-C is the training process's to handle).
+    ``kwargs``: ``env_kwargs(cfg.env)`` when the caller has already resolved the track pool (it is
+    resolved once, in this process; workers receive the loaded tracks). Subprocess workers are started
+    with SIGINT ignored (Ctrl-C is the training process's to handle).
     """
     from stable_baselines3.common.vec_env import VecNormalize
 
     from racingline.sim.wrappers import make_vec_env
 
-    kwargs = env_kwargs(cfg.env)
+    if kwargs is None:
+        kwargs = env_kwargs(cfg.env)
     with sigint_ignored():
         venv = make_vec_env(cfg.n_envs, seed=cfg.seed if seed is None else seed, frame_stack=cfg.env.frame_stack,
                             norm_reward=cfg.norm_reward, norm_obs=cfg.norm_obs, gamma=cfg.ppo.gamma,
@@ -200,7 +192,10 @@ def _check_policy(cfg: Config) -> None:
 
 
 def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = None):
-    """A fresh :class:`~racingline.train.sb3.ppo.FastPPO` (SB3's PPO) for ``cfg`` on ``venv`` (every ``cfg.ppo`` field applied, seeded, quiet)."""
+    """A fresh :class:`~racingline.train.sb3.ppo.FastPPO` (SB3's PPO) for ``cfg`` on ``venv``.
+
+    Every ``cfg.ppo`` field is applied; the model is seeded and quiet.
+    """
     from torch import nn
 
     from racingline.train.sb3.policies import POLICIES, PooledFlatten
@@ -232,7 +227,7 @@ def _load_model(cfg: Config, model_path: Path, venv, tensorboard_log: Path | Non
                          tensorboard_log=None if tensorboard_log is None else str(tensorboard_log))
     except Exception as exc:
         raise ModelError(f"{model_path}: cannot resume from this model ({describe(exc)})") from None
-    model._last_obs = None  # start from a fresh reset of the new envs, not the saved observation
+    model.restart_rollouts()  # start from a fresh reset of the new envs, not the saved observation
     return model
 
 
@@ -265,27 +260,29 @@ def train(
     if resume is not None:
         if cfg is not None or run_dir is not None:
             raise ConfigError("resume: a resumed run keeps its own config and folder (only total_timesteps may change)")
-        run = resolve_run(resume, runs_dir)
-        cfg = load_config(run / CONFIG_FILE)
-        start_model, stats, done = resume_point(run)
+        run = RunFolder.open(resume, runs_dir)
+        cfg = run.load_config()
+        start_model, stats, done = run.resume_point()
     else:
         cfg = load_config("default") if cfg is None else cfg
     if total_timesteps is not None:
         cfg = dataclasses.replace(cfg, total_timesteps=int(total_timesteps))
     if done >= cfg.total_timesteps:
-        raise RunError(f"{run}: already trained {done} of {cfg.total_timesteps} steps; "
+        raise RunError(f"{run.path}: already trained {done} of {cfg.total_timesteps} steps; "
                        "pass a larger total (--timesteps) to continue")
-    env_kwargs(cfg.env)  # unknown tracks, policies and devices fail here, before a run folder is made
+    env_kw = env_kwargs(cfg.env)  # tracks resolved once: bad ones fail here, before a run folder is made
     _check_policy(cfg)
     _device(cfg.ppo)
+    if cfg.checkpoint_every < 0:
+        raise ConfigError(f"checkpoint_every: {cfg.checkpoint_every}: must be 0 (no checkpoints) or a positive "
+                          "number of steps")
     if resume is None:
-        run = create_run_dir(cfg.name, runs_dir, run_dir)
-    save_config(cfg, run / CONFIG_FILE)
-    (run / CHECKPOINTS_DIR).mkdir(exist_ok=True)
-    tb = run / TENSORBOARD_DIR if _tensorboard_available() else None
+        run = RunFolder.create(cfg.name, runs_dir, run_dir)
+    run.save_config(cfg)
+    tb = run.tensorboard if _tensorboard_available() else None
 
     stop = threading.Event()
-    venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats)
+    venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats, kwargs=env_kw)
     try:
         model = build_model(cfg, venv, tb) if start_model is None else _load_model(cfg, start_model, venv, tb)
         bar = ProgressBar(cfg.total_timesteps, model.num_timesteps, run.name) if progress else None
@@ -300,12 +297,12 @@ def train(
             if bar is not None:
                 bar.progress.update(bar.task, completed=model.num_timesteps)
         with sigint_ignored():
-            save_model(model, venv, run / MODEL_FILE)
+            run.save(model, venv)
             if stop.is_set():
-                save_model(model, venv, checkpoint_path(run, model.num_timesteps))
+                run.save_checkpoint(model, venv)
     finally:
         with contextlib.suppress(Exception):
             venv.close()
     if stop.is_set():
-        raise TrainingInterrupted(run, model.num_timesteps)
-    return run
+        raise TrainingInterrupted(run.path, model.num_timesteps)
+    return run.path

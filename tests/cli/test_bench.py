@@ -34,7 +34,8 @@ def test_bench_rejects_unknown_pipeline():
 def test_bench_configs_use_the_reference_track_and_episode_length():
     tutorial = bench_config("features", "tutorial")
     assert tutorial.env.track == "random"
-    assert (tutorial.env.obs, tutorial.env.frame_stack, tutorial.ppo.n_epochs, tutorial.ppo.batch_size) == ("features", 1, 10, 128)
+    tutorial_ppo = (tutorial.env.obs, tutorial.env.frame_stack, tutorial.ppo.n_epochs, tutorial.ppo.batch_size)
+    assert tutorial_ppo == ("features", 1, 10, 128)
     pixels = bench_config("pixels-fast", "racingline")
     assert (pixels.env.obs, pixels.env.renderer, pixels.ppo.pixel_pool, pixels.n_envs) == ("pixels", "fast", 4, 2)
     assert pixels.env.max_episode_steps == EPISODE_STEPS and pixels.checkpoint_every == 0

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from helpers import copy_run
 from racingline.cli import app
 from racingline.tracks.files import PROJECT_TRACKS_DIR
+
+from helpers import copy_run
 
 TRACK = "rounded_rectangle"
 

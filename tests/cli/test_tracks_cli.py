@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from racingline.cli import app
-from racingline.tracks.pictures import plot_track, track_figure, track_title
-from racingline.tracks.generator import generate_track
 from racingline.tracks.files import TrackError, load_track, save_track_array
+from racingline.tracks.generator import generate_track
+from racingline.tracks.pictures import plot_track, track_figure, track_title
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_2022 = ROOT.parent / "shared" / "tracks" / "2022"

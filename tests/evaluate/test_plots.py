@@ -12,7 +12,6 @@ from gymnasium import spaces
 from PIL import Image
 
 import racingline.evaluate.rollouts as evaluation
-from racingline.train.config import Config, EnvConfig
 from racingline.errors import ConfigError
 from racingline.evaluate.plots import (
     default_plot_tracks,
@@ -23,8 +22,9 @@ from racingline.evaluate.plots import (
     write_gif,
 )
 from racingline.evaluate.results import EpisodeResult, Rollout
-from racingline.train.runs import LoadedRun
 from racingline.tracks.files import PROJECT_TRACKS_DIR, TrackError, load_track
+from racingline.train.config import Config, EnvConfig
+from racingline.train.runs import LoadedRun
 
 
 class _Scripted:

@@ -10,11 +10,12 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import copy_run
 from racingline.errors import ConfigError, ModelError, RunError
 from racingline.evaluate.rollouts import EvalReport, evaluate, make_eval_env, resolve_eval_tracks, rollout
-from racingline.train.runs import LoadedRun, latest_run, load_run, resolve_run_files
 from racingline.tracks.files import PROJECT_TRACKS_DIR, Track, TrackError, load_track
+from racingline.train.runs import LoadedRun, latest_run, load_run, resolve_run_files
+
+from helpers import copy_run
 
 TRACK = "rounded_rectangle"
 

@@ -9,8 +9,8 @@ from gymnasium.envs.box2d.car_dynamics import Car
 from racingline import DeepRacerEnv, load_track
 from racingline.sim.car import FastCar
 from racingline.sim.geometry import build_sim_track
-from racingline.tracks.generator import generate_track
 from racingline.tracks.files import track_from_array
+from racingline.tracks.generator import generate_track
 
 
 def _drive(car_class, *, continuous: bool, track, seed: int, steps: int = 1200) -> np.ndarray:

@@ -148,8 +148,7 @@ def test_progress_not_fooled_by_cutting_across():
     env.reset(seed=0)
     sim = env.sim_track
     far = sim.dense_xy[len(sim.dense_xy) // 2]  # the far side of the loop
-    env.car.hull.position = (float(far[0]), float(far[1]))
-    env._update_progress()
+    env.tracker.update(float(far[0]), float(far[1]))
     assert env.progress < 1.0
 
 
@@ -167,7 +166,7 @@ def test_start_waypoint_and_random_start():
 def test_step_limit_truncates():
     env = DeepRacerEnv("kidney", obs="features", max_episode_steps=7)
     env.reset(seed=0)
-    for i in range(7):
+    for _i in range(7):
         _, _, terminated, truncated, _ = env.step(0)
     assert truncated and not terminated
 

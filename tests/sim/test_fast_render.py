@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pygame
 import pytest
@@ -17,7 +19,7 @@ ROAD_BELOW = 140  # gray level: road ~100 (kerbs 52 or 253), grass and backgroun
 def pygame_view(env: DeepRacerEnv) -> np.ndarray:
     """CarRacing's own state drawing of ``env`` now, as DeepRacerEnv's pygame renderer returns it."""
     assert env.t > 1.0, "CarRacing zooms in during the first second"
-    frame = env._pygame_state()
+    frame = env.draw_state_pixels()
     if env.grayscale:
         frame = (frame.astype(np.float32) @ GRAY).astype(np.uint8)[:, :, None]
     return frame
@@ -43,7 +45,7 @@ def scripted_states(env: DeepRacerEnv, steps: int, seed: int = 0):
 
 def compare(env: DeepRacerEnv, renderer: FastRenderer) -> tuple[float, float, float]:
     """Road IoU and mean absolute differences (view, indicator bar right of the score) of both renderers."""
-    fast = renderer.render(env)
+    fast = renderer.render(env.state)
     slow = pygame_view(env)
     assert fast.shape == slow.shape and fast.dtype == slow.dtype == np.uint8
     size = fast.shape[0]
@@ -58,7 +60,7 @@ def compare(env: DeepRacerEnv, renderer: FastRenderer) -> tuple[float, float, fl
 
 def check_parity(track, *, grayscale: bool = True, size: int = 64, steps: int = 120, every: int = 8) -> int:
     env = DeepRacerEnv(track, continuous=True, obs="features", frame_skip=2, grayscale=grayscale, size=size)
-    renderer = FastRenderer(size=size)
+    renderer = FastRenderer(size=size, grayscale=grayscale)
     compared = 0
     road_seen = 0
     for step in scripted_states(env, steps):
@@ -68,7 +70,7 @@ def check_parity(track, *, grayscale: bool = True, size: int = 64, steps: int = 
         assert iou >= 0.90, f"step {step}: road IoU {iou:.3f}"
         assert view_mad < 1.0, f"step {step}: mean |fast - pygame| {view_mad:.2f} in the view"
         assert bar_mad < 0.5, f"step {step}: mean |fast - pygame| {bar_mad:.2f} in the indicator bar"
-        road_seen += int((gray_of(renderer.render(env)) < ROAD_BELOW).sum() > 50)
+        road_seen += int((gray_of(renderer.render(env.state)) < ROAD_BELOW).sum() > 50)
         compared += 1
     env.close()
     assert road_seen >= compared - 1  # the comparisons were about a visible road
@@ -100,7 +102,7 @@ def test_touched_tiles_lose_their_shade_as_in_carracing():
     for step in range(100):
         env.step(driver.continuous(env))
         if step > 30 and step % 5 == 0:
-            fast = renderer.render(env)[51:56, 29:35, 0].astype(int)  # road behind the car
+            fast = renderer.render(env.state)[51:56, 29:35, 0].astype(int)  # road behind the car
             slow = pygame_view(env)[51:56, 29:35, 0].astype(int)
             assert (slow < ROAD_BELOW).all()
             worst.append(np.abs(fast - slow).max())
@@ -134,8 +136,7 @@ def test_car_is_drawn_red_and_dark():
     rgb, _ = env.reset(seed=0)
     r, g, b = (rgb[40:56, 24:40, c].astype(int) for c in range(3))  # around the car: x = W/2, y = 3H/4
     assert ((r > 120) & (g < 60) & (b < 60)).sum() >= 4  # red hull on a gray road
-    env.grayscale = True
-    gray = env._fast_renderer.render(env)[:, :, 0]
+    gray = FastRenderer(size=64, grayscale=True).render(env.state)[:, :, 0]
     assert (gray[40:56, 24:40] < 70).sum() >= 4
     assert (gray[:32] < 70).sum() == 0  # nothing that dark ahead of the car on this road
     env.close()
@@ -176,15 +177,15 @@ def test_track_switch_and_far_outside_the_texture():
     env = DeepRacerEnv(["kidney", "kidney"], continuous=True, obs="pixels")
     renderer = FastRenderer(size=64)
     env.reset(seed=0, options={"track": 0})
-    before = renderer.render(env)
+    before = renderer.render(env.state)
     env.reset(seed=0, options={"track": 1})
-    renderer.render(env)
+    renderer.render(env.state)
     env.reset(seed=0, options={"track": 0})
-    assert np.array_equal(before, renderer.render(env))
+    assert np.array_equal(before, renderer.render(env.state))
     for tex in renderer._cache.values():
         assert tex.nbytes <= 20 * 2**20
-    env.car.hull.position = (1e5, -1e5)  # beyond the playfield: black, and no error
-    view = renderer.render(env)[:30]
+    far = dataclasses.replace(env.state, x=1e5, y=-1e5)  # beyond the playfield: black, and no error
+    view = renderer.render(far)[:30]
     assert view.max() == 0
     env.close()
 
@@ -228,9 +229,9 @@ def test_lazy_texture_renders_like_one_built_whole_with_tiles_touched_before_the
             if step == 0 and build_all:
                 # The whole texture before any tile is repainted: every repaint then lands on built chunks,
                 # while the lazy run repaints the tiles touched at reset as their chunks get built.
-                tex = renderer.textures._switch(env, env.grayscale)
+                tex = renderer.textures._switch(env.state.road, env.grayscale)
                 tex.ensure_all()
-            frames.append(renderer.render(env))
+            frames.append(renderer.render(env.state))
         (tex,) = renderer._cache.values()
         painted = len(renderer.textures._painted_tiles)
         env.close()

@@ -100,8 +100,8 @@ def test_one_observation_per_agent_step():
     env = DeepRacerEnv("kidney", obs="pixels", renderer="pygame", frame_skip=4)
     env.reset(seed=0)
     calls = []
-    original = env._observe
-    env._observe = lambda: calls.append(1) or original()
+    original = env.observer.observe
+    env.observer.observe = lambda state: calls.append(1) or original(state)
     for _ in range(5):
         env.step(3)
     assert len(calls) == 5

@@ -13,8 +13,8 @@ from racingline.tracks.catalog import (
     local_copies,
     lookup_file_name,
 )
-from racingline.tracks.generator import generate_track
 from racingline.tracks.files import TrackError, load_track, save_track_array
+from racingline.tracks.generator import generate_track
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_2022 = ROOT.parent / "shared" / "tracks" / "2022"

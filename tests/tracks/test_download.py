@@ -20,8 +20,8 @@ from racingline.tracks.download import (
     fetch_url,
     track_from_bytes,
 )
-from racingline.tracks.generator import generate_track
 from racingline.tracks.files import TrackError, load_track
+from racingline.tracks.generator import generate_track
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_2022 = ROOT.parent / "shared" / "tracks" / "2022"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 
 from racingline import Track, TrackError, load_track
-from racingline.tracks.generator import PROJECT_SHAPES, track_array_from_centerline
 from racingline.tracks.files import PROJECT_TRACKS_DIR, track_from_array
+from racingline.tracks.generator import PROJECT_SHAPES, track_array_from_centerline
 
 
 def circle(radius_m: float = 5.0, n: int = 200, width_m: float = 1.07) -> np.ndarray:
@@ -178,7 +179,7 @@ def test_load_track_reverse_flag_matches_reversed(tmp_path):
 
 def test_track_is_frozen():
     track = track_from_array(circle(), name="c")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         track.name = "x"  # type: ignore[misc]
     with pytest.raises(ValueError):
         track.center[0, 0] = 1.0

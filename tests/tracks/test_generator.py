@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from racingline.tracks.files import TrackError, load_track, save_track_array, track_from_array
 from racingline.tracks.generator import (
     DEEPRACER_WIDTH_M,
     GEN_LENGTH_RANGE_M,
@@ -13,7 +14,6 @@ from racingline.tracks.generator import (
     generation_min_radius_m,
     track_array_from_centerline,
 )
-from racingline.tracks.files import TrackError, load_track, save_track_array, track_from_array
 
 
 def polylines_cross(a: np.ndarray, b: np.ndarray, same: bool) -> bool:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from racingline import DeepRacerEnv, TrackError
-from racingline.train.config import apply_overrides, config_from_dict, env_kwargs
-from racingline.tracks.pools import expand_track_spec
 from racingline.tracks.files import PROJECT_TRACKS_DIR
+from racingline.tracks.pools import expand_track_spec
+from racingline.train.config import apply_overrides, config_from_dict, env_kwargs
 
 
 def test_spec_expands_names_globs_and_specials():

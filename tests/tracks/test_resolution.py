@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from racingline.tracks.generator import generate_track
 from racingline.tracks.files import (
     PROJECT_TRACKS_DIR,
     TrackError,
@@ -16,6 +15,7 @@ from racingline.tracks.files import (
     track_search_dirs,
     tracks_cache_dir,
 )
+from racingline.tracks.generator import generate_track
 
 
 @pytest.fixture()

@@ -110,7 +110,8 @@ def test_env_kwargs_expand_track_pools():
     assert "frame_stack" not in kw
     assert len(kw["track"]) == 2 and kw["track_weights"] == [1.0, 3.0]
     single = env_kwargs(dataclasses.replace(Config().env, track="kidney"))
-    assert single["track_weights"] is None and str(single["track"]).endswith("kidney.npy")
+    assert single["track_weights"] is None and single["track"].name == "kidney"
+    assert single["track"].source.endswith("kidney.npy")  # loaded once, here: workers get the Track
     assert env_kwargs(Config().env)["track"] == "random"
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from racingline.train import training
 from racingline.cli import app
-from racingline.train.config import apply_overrides, load_config
 from racingline.errors import ModelError, RunError
+from racingline.train import training
+from racingline.train.config import apply_overrides, load_config
 from racingline.train.runs import create_run_dir, latest_run, load_run, resume_point, vecnormalize_path
 from racingline.train.training import LinearSchedule
 
@@ -223,6 +223,7 @@ def test_resume_refuses_config_changes(tiny_run):
         (["--resume", "no_such_run"], ["no_such_run: no such run folder"]),
         (["--track", "no_such_track"], ["no_such_track"]),
         (["--set", "ppo.policy=FancyPolicy"], ["ppo.policy", "FancyPolicy"]),
+        (["--set", "checkpoint_every=-1"], ["checkpoint_every", "-1"]),
     ],
 )
 def test_bad_inputs_exit_non_zero_with_one_line(tmp_path, args, needles):

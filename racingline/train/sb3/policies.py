@@ -5,8 +5,8 @@ log-probabilities. Its ``forward`` builds a ``torch.distributions`` object (with
 each call, which costs more than the network itself for small MLPs. :class:`FastActorCriticPolicy`
 computes the same quantities with plain array operations for the Gaussian (continuous) and categorical
 (discrete) action distributions, in NumPy for dense layers on flat observations or on pooled images
-(:class:`PooledFlatten`); everything else,
-training (``evaluate_actions``), ``predict`` and saving included, is SB3's ``ActorCriticPolicy`` unchanged. Other distributions fall back to SB3's code.
+(:class:`PooledFlatten`); everything else, training (``evaluate_actions``), ``predict`` and saving
+included, is SB3's ``ActorCriticPolicy`` unchanged. Other distributions fall back to SB3's code.
 
 :class:`PooledFlatten` is a features extractor for the 64x64 pixel stack: an average pool by ``pool``
 before flattening, so the first dense layer has ``pool**2`` times fewer weights (the tutorial's MLP spends

@@ -29,6 +29,10 @@ __all__ = ["FastPPO"]
 class FastPPO(PPO):
     """SB3's ``PPO``; ``collect_rollouts`` runs in NumPy where the policy allows it (see the module notes)."""
 
+    def restart_rollouts(self) -> None:
+        """Start the next rollout from a fresh reset of the envs, not the observation saved with the model."""
+        self._last_obs = None
+
     def collect_rollouts(self, env: VecEnv, callback: BaseCallback, rollout_buffer: RolloutBuffer,
                          n_rollout_steps: int) -> bool:
         policy = self.policy

@@ -15,13 +15,12 @@ short while (``SPIN_SECONDS``) before blocking: measured on 2 cores with 2 featu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
-
 import multiprocessing as mp
 import os
 import select
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
