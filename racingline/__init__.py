@@ -11,7 +11,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Track", "TrackError", "load_track", "DeepRacerEnv", "make_env", "make_vec_env", "__version__"]
+__all__ = ["Track", "TrackError", "load_track", "TrackPool", "CarState", "DeepRacerEnv", "make_env", "make_vec_env",
+           "__version__"]
 
 
 def __getattr__(name: str):
@@ -20,6 +21,14 @@ def __getattr__(name: str):
         from racingline.sim import DeepRacerEnv
 
         return DeepRacerEnv
+    if name == "CarState":
+        from racingline.sim.state import CarState
+
+        return CarState
+    if name == "TrackPool":
+        from racingline.tracks.pools import TrackPool
+
+        return TrackPool
     if name in ("make_env", "make_vec_env"):
         from racingline.sim import wrappers
 
