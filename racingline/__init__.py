@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from racingline.tracks.files import Track, TrackError, load_track
-
 try:
     __version__ = version("racingline")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -16,7 +14,12 @@ __all__ = ["Track", "TrackError", "load_track", "TrackPool", "CarState", "DeepRa
 
 
 def __getattr__(name: str):
-    # The simulator pulls in Box2D/pygame; import it only when asked for.
+    # Everything is imported when first asked for: `import racingline` stays light (the CLI starts
+    # fast and handles Ctrl-C from its first moment), and the simulator pulls in Box2D/pygame.
+    if name in ("Track", "TrackError", "load_track"):
+        from racingline.tracks import files
+
+        return getattr(files, name)
     if name == "DeepRacerEnv":
         from racingline.sim import DeepRacerEnv
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -52,3 +57,53 @@ def copy_run(src: Path, dest: Path, **config_changes) -> Path:
             (data[section] if section else data)[name] = value
         (dest / "config.yaml").write_text(yaml.safe_dump(data))
     return dest
+
+
+# ---------------------------------------------------------------------------------------------- bad inputs
+@dataclass(frozen=True)
+class BadInput:
+    """One row of a table-driven bad-input test: a ``racingline`` command that must fail cleanly.
+
+    Attributes:
+        id: the row's test id.
+        args: the command's arguments (after ``racingline``); ``{tmp}`` is replaced by the case's folder.
+        expect: fragments the single ``error:`` line must contain (case-insensitive).
+        code: the expected exit code.
+        absent: paths (relative to the case's folder, globs allowed) that must not exist afterwards.
+        setup: makes the case's input files in its folder before the command runs.
+    """
+
+    id: str
+    args: tuple[str, ...]
+    expect: tuple[str, ...]
+    code: int = 1
+    absent: tuple[str, ...] = ()
+    setup: Callable[[Path], None] | None = None
+
+
+def run_bad_input(case: BadInput, folder: Path, *, timeout_s: float = 120.0) -> str:
+    """Run ``case`` as a real process in ``folder``; assert one clean error line, the exit code and that
+    nothing listed in ``absent`` (nor any temporary file) was left. Returns the error line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if case.setup is not None:
+        case.setup(folder)
+    before = {p for p in folder.rglob("*")}
+    args = [a.replace("{tmp}", str(folder)) for a in case.args]
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "MPLBACKEND": "Agg",
+           "XDG_CACHE_HOME": str(folder / ".cache")}
+    env.pop("RACINGLINE_TRACKS", None)
+    proc = subprocess.run([sys.executable, "-m", "racingline.cli", *args], cwd=folder, capture_output=True,
+                          text=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    where = f"racingline {' '.join(args)}\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-4000:]}"
+    assert proc.returncode == case.code, f"exit {proc.returncode}, expected {case.code}\n{where}"
+    assert "Traceback" not in proc.stderr, where
+    assert len(lines) == 1 and lines[0].startswith("error: "), f"not one error line\n{where}"
+    for fragment in case.expect:
+        assert fragment.lower() in lines[0].lower(), f"{fragment!r} not in the error line\n{where}"
+    for pattern in case.absent:
+        left = sorted(str(p) for p in folder.glob(pattern))
+        assert not left, f"left behind: {left}\n{where}"
+    stray = sorted(str(p) for p in set(folder.rglob("*")) - before if ".tmp-" in p.name)  # io.atomic_path's
+    assert not stray, f"temporary files left: {stray}\n{where}"
+    return lines[0]

@@ -1,14 +1,38 @@
-"""Tests of racingline.io: atomic writes (content, permissions, clean-up on failure)."""
+"""Tests of racingline.io: atomic writes (content, permissions, clean-up on failure) and output checks."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from racingline.io import atomic_path, atomic_write_bytes, atomic_write_text
+from racingline.errors import RacinglineError
+from racingline.io import (
+    OutputError,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_writable,
+    check_writable_dir,
+)
+
+
+def _refuses_new_files(folder: str) -> bool:
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return True
+    os.close(fd)
+    os.unlink(probe)
+    return False
+
+
+#: Folders that refuse new files even to root (which ignores permissions): EACCES in sysfs, ENOENT in procfs.
+REFUSING = [d for d in ("/sys/kernel", "/proc/self") if os.path.isdir(d) and _refuses_new_files(d)]
 
 
 @pytest.fixture
@@ -95,3 +119,92 @@ def test_umask_is_read_without_changing_it(umask, monkeypatch, proc_readable):
     umask(0o027)
     assert io_module._umask() == 0o027
     assert os.umask(0o027) == 0o027  # still in force afterwards
+
+
+# ---------------------------------------------------------------------------------------------- output checks
+def _one_line(exc: pytest.ExceptionInfo, *fragments: str) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg and ".tmp-" not in msg and ".racingline-write-check-" not in msg, msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+    return msg
+
+
+def test_check_writable_accepts_new_files_and_folders(tmp_path):
+    assert check_writable(tmp_path / "a.json") == tmp_path / "a.json"
+    assert check_writable(tmp_path / "new" / "deeper" / "a.json", what="--json") == tmp_path / "new/deeper/a.json"
+    (tmp_path / "old.json").write_text("x")
+    assert check_writable(tmp_path / "old.json")  # an existing file is replaced
+    assert check_writable_dir(tmp_path / "runs" / "x", what="--runs-dir") == tmp_path / "runs" / "x"
+    assert check_writable_dir(tmp_path) == tmp_path
+    assert _names(tmp_path) == ["old.json"]  # nothing made, no probe file left
+
+
+def test_check_writable_refuses_a_directory_and_a_file_parent(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as exc:
+        check_writable(tmp_path, what="--json")
+    _one_line(exc, f"--json {tmp_path}: is a directory")
+    for out in (tmp_path / "afile" / "a.png", tmp_path / "afile" / "sub" / "a.png"):
+        with pytest.raises(OutputError) as exc:
+            check_writable(out)
+        _one_line(exc, f"--out {out}:", f"{tmp_path / 'afile'} is a file, not a folder")
+    with pytest.raises(OutputError) as exc:
+        check_writable_dir(tmp_path / "afile", what="--run-dir")
+    _one_line(exc, f"--run-dir {tmp_path / 'afile'}: is a file, not a folder")
+    assert isinstance(exc.value, RacinglineError) and isinstance(exc.value, OSError)
+
+
+@pytest.mark.skipif(not REFUSING, reason="no folder here refuses new files")
+@pytest.mark.parametrize("folder", REFUSING)
+def test_check_writable_refuses_folders_that_take_no_files(folder):
+    with pytest.raises(OutputError) as exc:
+        check_writable(f"{folder}/out.json", what="--json")
+    _one_line(exc, f"--json {folder}/out.json:", f"folder {folder} is not writable (")
+    with pytest.raises(OutputError) as exc:
+        check_writable_dir(f"{folder}/runs", what="--runs-dir")
+    _one_line(exc, f"--runs-dir {folder}/runs:", f"cannot create folder {folder}/runs: {folder} is not writable")
+
+
+def test_check_writable_says_read_only_file_system(tmp_path, monkeypatch):
+    import racingline.io as io_module
+
+    class _ReadOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(io_module.os, "statvfs", lambda _path: _ReadOnly())
+    with pytest.raises(OutputError) as exc:
+        check_writable(tmp_path / "x.png", what="--out")
+    _one_line(exc, f"--out {tmp_path / 'x.png'}: folder {tmp_path} is not writable (read-only file system)")
+
+
+def test_atomic_write_errors_name_the_final_path(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError) as exc:
+        atomic_write_text(tmp_path / "afile" / "sub" / "a.txt", "x")
+    _one_line(exc, str(tmp_path / "afile" / "sub" / "a.txt"), "is a file, not a folder")
+    with pytest.raises(OutputError) as exc:
+        atomic_write_text(tmp_path, "x")  # rename onto a folder
+    _one_line(exc, f"{tmp_path}: is a directory")
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path / ".a.txt.tmp-123.txt"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(OSError) as exc:  # still an OSError for callers that catch those
+        atomic_write_text(tmp_path / "a.txt", "x")
+    _one_line(exc, f"{tmp_path / 'a.txt'}: cannot write: folder {tmp_path} is not writable (read-only file system)")
+    assert exc.value.errno == errno.EROFS and exc.value.filename == str(tmp_path / "a.txt")
+    assert _names(tmp_path) == ["afile"]
+
+
+def test_atomic_write_error_while_writing_names_the_final_path(tmp_path):
+    out = tmp_path / "full.bin"
+    with pytest.raises(OutputError) as exc:
+        with atomic_path(out) as tmp:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp))  # a writer hitting a full disk
+    _one_line(exc, f"{out}: cannot write (no space left on device)")
+    with pytest.raises(FileNotFoundError, match="elsewhere"):  # other errors of the block pass unchanged
+        with atomic_path(out):
+            raise FileNotFoundError(errno.ENOENT, "no such file", str(tmp_path / "elsewhere"))
+    assert _names(tmp_path) == []

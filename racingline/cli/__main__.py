@@ -1,5 +1,5 @@
 """``python -m racingline.cli``."""
 
-from racingline.cli.app import main
+from racingline.cli import main
 
 main()

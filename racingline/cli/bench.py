@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from racingline.cli.common import fail, reports_errors
+from racingline.cli.common import check_output, fail, reports_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
 
         unknown = [n for n in (only or []) if n not in PIPELINES]
         if unknown:
-            fail(f"--only {unknown[0]}: unknown pipeline; choose from {', '.join(PIPELINES)}")
+            fail(f"--only {unknown[0]}: unknown pipeline; choose from {', '.join(PIPELINES)}", code=2)
+        check_output(json_out, "--json")  # before minutes of measuring
         console = Console(stderr=True)
 
         def on_row(r) -> None:

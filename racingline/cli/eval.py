@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from racingline.cli.common import fail, reports_errors
+from racingline.cli.common import SET_HELP, apply_sets, check_output, fail, reports_errors
 
 _MODEL_HELP = ("Run folder (holding model.zip, vecnormalize.pkl, config.yaml) or a model .zip. "
                "Default: the newest run in --runs-dir.")
@@ -23,21 +23,30 @@ def _fmt(value: float | None, spec: str = ".2f", none: str = "—") -> str:
     return none if value is None else format(value, spec)
 
 
-def _load_run(model: Path | None, runs_dir: Path):
-    """The run ``--model`` names, or else the newest run in ``--runs-dir`` (a RunError naming it when none)."""
-    from racingline.train.runs import latest_run, load_run
+def _load_run(model: Path | None, runs_dir: Path, sets: list[str] | None = None):
+    """The run ``--model`` names, or else the newest run in ``--runs-dir`` (a RunError naming it when none),
+    with the ``--set`` overrides applied to its config (checked before the model is loaded)."""
+    from racingline.train.config import apply_overrides, load_config
+    from racingline.train.runs import latest_run, load_run, resolve_run_files
 
-    return load_run(model if model is not None else latest_run(runs_dir))
+    path = model if model is not None else latest_run(runs_dir)
+    if sets:
+        apply_overrides(load_config(resolve_run_files(path)[1]), sets)  # a bad --set fails fast, one line
+    return apply_sets(load_run(path), sets)
 
 
 def _check_positive(name: str, value: float | None) -> None:
     if value is not None and not value > 0:
-        fail(f"{name} {value}: must be positive")
+        fail(f"{name} {value}: must be positive", code=2)  # a bad option value: a usage error, like Typer's
 
 
 def _write_or_fail(out: Path, write) -> None:
+    from racingline.io import OutputError
+
     try:
         write()
+    except OutputError as exc:
+        fail(str(exc))
     except OSError as exc:
         fail(f"{out}: cannot write ({exc.strerror or exc})")
 
@@ -86,6 +95,7 @@ def register(app: typer.Typer) -> None:
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         seed: int = typer.Option(0, "--seed", help="Seed of the envs (and of sampled actions with --stochastic)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+        sets: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     ) -> None:
         """Drive a trained model around tracks and report laps, lap times, progress and off-tracks."""
         from rich.console import Console
@@ -95,11 +105,13 @@ def register(app: typer.Typer) -> None:
 
         _check_positive("--episodes", episodes)
         _check_positive("--max-steps", max_steps)
-        if json_out is not None and json_out.is_dir():
-            fail(f"{json_out}: is a folder; give a file path for --json")
-        run = _load_run(model, runs_dir)
+        check_output(json_out, "--json")
+        # Tracks given on the command line are checked before the model is loaded (a bad one fails at once).
+        chosen = resolve_eval_tracks(track, tracks) if (track or tracks) else None
+        run = _load_run(model, runs_dir, sets)
         eval_cfg = run.config.eval
-        chosen = resolve_eval_tracks(track, tracks) if (track or tracks) else resolve_eval_tracks(eval_cfg.tracks)
+        if chosen is None:
+            chosen = resolve_eval_tracks(eval_cfg.tracks)
         err = Console(stderr=True)
         with err.status("evaluating...") as status:
             done = [0]
@@ -134,6 +146,7 @@ def register(app: typer.Typer) -> None:
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         cols: int | None = typer.Option(None, "--cols", help="Panels per row. Default: a square-ish grid."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+        sets: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     ) -> None:
         """Draw the car's path (red) from a deterministic rollout on each track, in a grid of track maps."""
         from racingline.evaluate.plots import default_plot_tracks, plot_trajectories
@@ -143,14 +156,16 @@ def register(app: typer.Typer) -> None:
         _check_positive("--cols", cols)
         if out is not None and out.suffix.lower() != ".png":
             fail(f"{out}: the trajectory plot is a PNG; give a path ending in .png")
-        run = _load_run(model, runs_dir)
+        check_output(out, "--out")
         if track or tracks:
-            chosen = resolve_eval_tracks(track, tracks)
+            chosen = resolve_eval_tracks(track, tracks)  # before the model is loaded: a bad track fails at once
+            run = _load_run(model, runs_dir, sets)
         else:
+            run = _load_run(model, runs_dir, sets)
             chosen = resolve_eval_tracks(default_plot_tracks())
             if not chosen:
                 fail("tracks/: holds no .npy tracks (nor does RACINGLINE_TRACKS); pass --track")
-        target = out if out is not None else run.run_dir / "trajectories.png"
+        target = out if out is not None else check_output(run.run_dir / "trajectories.png", "")
         rollouts: list = []
         _write_or_fail(target, lambda: rollouts.extend(
             plot_trajectories(run, chosen, target, max_steps=max_steps, start_waypoint=start_waypoint,
@@ -172,6 +187,7 @@ def register(app: typer.Typer) -> None:
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+        sets: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     ) -> None:
         """Record full rendered frames of a deterministic rollout as an animated GIF."""
         from racingline.evaluate.plots import record_gif
@@ -181,11 +197,12 @@ def register(app: typer.Typer) -> None:
         _check_positive("--fps", fps)
         if out is not None and out.suffix.lower() != ".gif":
             fail(f"{out}: give a path ending in .gif")
-        run = _load_run(model, runs_dir)
-        spec = track if track is not None else (run.config.eval.tracks or ["random"])[0]
-        (chosen,) = resolve_eval_tracks([spec])
+        check_output(out, "--out")
+        given = resolve_eval_tracks([track]) if track is not None else None  # a bad track fails at once
+        run = _load_run(model, runs_dir, sets)
+        (chosen,) = given if given is not None else resolve_eval_tracks([(run.config.eval.tracks or ["random"])[0]])
         name = getattr(chosen, "name", str(chosen))
-        target = out if out is not None else run.run_dir / f"{name}.gif"
+        target = out if out is not None else check_output(run.run_dir / f"{name}.gif", "")
         result: list = []
         _write_or_fail(target, lambda: result.append(
             record_gif(run, chosen, target, steps=steps, fps=fps, start_waypoint=start_waypoint, reverse=reverse)))

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from racingline.cli.common import fail
+from racingline.cli.common import check_output, check_output_dir, fail
 from racingline.errors import RacinglineError
 from racingline.tracks.files import TrackError
 
@@ -78,6 +78,8 @@ def download(
     """Fetch DeepRacer track files (.npy), validating each before it is kept."""
     from racingline.tracks.download import download_tracks
 
+    with _errors_to_exit():
+        check_output_dir(dest, "--dest")
     err = Console(stderr=True)
     with contextlib.ExitStack() as stack:
         state: dict[str, object] = {}
@@ -122,12 +124,15 @@ def show(
     reverse: bool = typer.Option(False, "--reverse", help="Draw the track driven the other way."),
 ) -> None:
     """Draw a track: road, centerline, start line, direction arrow and waypoint indices."""
+    with _errors_to_exit():
+        check_output(out, "--out")  # before loading matplotlib
     from racingline.tracks.files import load_track
     from racingline.tracks.pictures import plot_track
 
     with _errors_to_exit():
         loaded = load_track(track, reverse=reverse)
-        path = plot_track(loaded, out if out is not None else Path(f"{loaded.name}.png"), every=every)
+        target = out if out is not None else check_output(Path(f"{loaded.name}.png"), "")
+        path = plot_track(loaded, target, every=every)
     typer.echo(f"wrote {path}: {loaded.name}, length {loaded.length_m:.2f} m, width {loaded.width_m:.2f} m, "
                f"{loaded.n_waypoints} waypoints")
 
@@ -148,8 +153,7 @@ def generate(
     with _errors_to_exit():
         if out.suffix.lower() != ".npy":
             raise TrackError(f"{out}: the output file must end with .npy")
-        if out.is_dir():
-            raise TrackError(f"{out}: is a folder, expected a .npy file path")
+        check_output(out, "--out")
         save_track_array(generate_track(seed, length_m=length_m, width_m=width_m), out)
         made = load_track(out)
     typer.echo(f"wrote {out}: length {made.length_m:.2f} m, width {made.width_m:.2f} m, "

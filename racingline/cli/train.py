@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
 
-from racingline.cli.common import fail, reports_errors
+from racingline.cli.common import check_output_dir, fail, reports_errors
+from racingline.signals import Interrupted, exit_code, raising
 
 
 def register(app: typer.Typer) -> None:
@@ -39,8 +41,19 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
     ) -> None:
         """Train a PPO agent; writes model.zip, vecnormalize.pkl, config.yaml, progress.csv and checkpoints."""
+        try:
+            with raising():  # until training installs its own handlers (it saves what exists)
+                _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            signum = getattr(exc, "signum", signal.SIGINT)
+            typer.echo(f"error: interrupted by {signal.Signals(signum).name} before training started: nothing "
+                       "was written", err=True)
+            raise typer.Exit(exit_code(signum)) from None
+
+    def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress) -> None:
         from racingline.train import training
 
+        _check_run_outputs(run_dir, runs_dir, resume)  # before any work: the run's folder can be written
         if resume is not None:
             given = [flag for flag, value in (("--config", config), ("--n-envs", n_envs), ("--seed", seed),
                                               ("--track", track), ("--set", sets), ("--run-dir", run_dir))
@@ -56,6 +69,29 @@ def register(app: typer.Typer) -> None:
             run = training.train(cfg, run_dir=run_dir, resume=resume, progress=progress, runs_dir=runs_dir,
                                  total_timesteps=timesteps if resume is not None else None)
         except training.TrainingInterrupted as exc:
-            typer.echo(f"interrupted at step {exc.timesteps}: model and statistics saved in {exc.run_dir}", err=True)
-            raise typer.Exit(130) from None
+            name = signal.Signals(exc.signum).name
+            if exc.removed:
+                typer.echo(f"interrupted by {name} before the first step: removed {exc.run_dir}", err=True)
+            elif exc.timesteps == 0 and resume is None:
+                typer.echo(f"interrupted by {name} before the first step: nothing was written", err=True)
+            else:
+                typer.echo(f"interrupted by {name} at step {exc.timesteps}: model and statistics saved in "
+                           f"{exc.run_dir}", err=True)
+            raise typer.Exit(exit_code(exc.signum)) from None
         typer.echo(f"run written to {run}")
+
+
+def _check_run_outputs(run_dir: Path | None, runs_dir: Path, resume: Path | None) -> None:
+    """The folder the run will be written in can be made and written (else one line naming it).
+
+    ``--run-dir``: that folder; otherwise ``--runs-dir``, where the new run folder is made; with ``--resume``
+    the run folder being continued, when it exists (a missing one is reported by training as before).
+    """
+    if resume is not None:
+        folder = next((f for f in (resume, runs_dir / resume) if f.is_dir()), None)
+        if folder is not None:
+            check_output_dir(folder, "--resume")
+    elif run_dir is not None:
+        check_output_dir(run_dir, "--run-dir")
+    else:
+        check_output_dir(runs_dir, "--runs-dir")

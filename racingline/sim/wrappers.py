@@ -132,7 +132,7 @@ def make_vec_env(
     Returns:
         A ``VecEnv``: observations ``(n_envs, 64, 64, 4)`` for the default pixel stack.
     """
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack, VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecNormalize
 
     obs_mode = env_kwargs.get("obs", "pixels")
     if frame_stack is None:
@@ -145,7 +145,9 @@ def make_vec_env(
 
         venv = SplitVecEnv(fns, n_local=1, start_method=_start_method())
     elif vec_env == "subproc":
-        venv = SubprocVecEnv(fns, start_method=_start_method())
+        from racingline.train.sb3.vec_env import WorkerVecEnv
+
+        venv = WorkerVecEnv(fns, start_method=_start_method())
     elif vec_env == "dummy":
         venv = DummyVecEnv(fns)
     else:

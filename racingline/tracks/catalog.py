@@ -10,6 +10,7 @@ the files published for a track: ``base`` is ``<name>.npy``, ``cw``/``ccw`` are 
 from __future__ import annotations
 
 import csv
+import difflib
 import os
 import re
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ __all__ = [
     "catalog_file_names",
     "lookup_file_name",
     "local_copies",
+    "local_track_names",
+    "close_track_names",
+    "not_found_hint",
 ]
 
 #: The project's catalog data file.
@@ -141,7 +145,9 @@ def lookup_file_name(name: str, entries: list[CatalogEntry] | None = None) -> tu
         for candidate in entry.file_names():
             if candidate.lower() == stem.lower():
                 return entry, candidate
-    raise TrackError(f"{name}: unknown track name; `racingline tracks list` shows the known tracks")
+    close = close_track_names(stem, catalog_file_names(entries))
+    maybe = f" (closest: {', '.join(close)})" if close else ""
+    raise TrackError(f"{name}: unknown track name{maybe}; `racingline tracks list` shows the known tracks")
 
 
 def local_copies(entry: CatalogEntry, dirs: list[Path] | None = None) -> list[str]:
@@ -153,3 +159,54 @@ def local_copies(entry: CatalogEntry, dirs: list[Path] | None = None) -> list[st
         if any((d / fname).is_file() for d in dirs):
             found.append(direction)
     return found
+
+
+def local_track_names(dirs: list[Path] | None = None) -> list[str]:
+    """Names (file stems) of the ``.npy`` tracks in ``dirs`` (default: the track search folders), sorted."""
+    dirs = track_search_dirs() if dirs is None else dirs
+    names: set[str] = set()
+    for d in dirs:
+        try:
+            names.update(p.name[:-4] for p in d.glob("*.npy") if p.is_file())
+        except OSError:  # an unreadable folder holds nothing we can use
+            continue
+    return sorted(names)
+
+
+def close_track_names(name: str, candidates: list[str], n: int = 3) -> list[str]:
+    """Up to ``n`` of ``candidates`` closest to ``name`` (case-insensitive, :func:`difflib.get_close_matches`)."""
+    by_lower: dict[str, str] = {}
+    for c in candidates:
+        by_lower.setdefault(c.lower(), c)
+    stem = name[:-4] if name.lower().endswith(".npy") else name
+    return [by_lower[m] for m in difflib.get_close_matches(stem.lower(), list(by_lower), n=n, cutoff=0.6)]
+
+
+def not_found_hint(name: str, *, dirs: list[Path] | None = None,
+                   entries: list[CatalogEntry] | None = None, max_local: int = 10) -> str:
+    """What to do about a track name that has no local file (the end of the "no such track file" message).
+
+    A catalog name: download it (``racingline tracks download NAME``, canonical spelling). Any other name:
+    say it is not a known DeepRacer track, suggest the closest catalog and local names, and list the local
+    tracks (at most ``max_local``). ``dirs``: the folders searched (default :func:`track_search_dirs`).
+    """
+    stem = name[:-4] if name.lower().endswith(".npy") else name
+    try:
+        entries = load_catalog() if entries is None else entries
+    except TrackError:
+        entries = []
+    try:
+        _, canonical = lookup_file_name(stem, entries)
+    except TrackError:
+        pass
+    else:
+        return f"Download it with `racingline tracks download {canonical}` or give a path to a .npy file"
+    local = local_track_names(dirs)
+    close = close_track_names(stem, [*local, *catalog_file_names(entries)])
+    closest = f" (closest: {', '.join(close)})" if close else ""
+    parts = [f"{stem} is not a known DeepRacer track{closest}"]
+    if local:
+        more = f", ... ({len(local)} in all)" if len(local) > max_local else ""
+        parts.append(f"local tracks: {', '.join(local[:max_local])}{more}")
+    parts.append("`racingline tracks list` shows the catalog; or give a path to a .npy file")
+    return "; ".join(parts)

@@ -214,6 +214,9 @@ def _source_kind(source: str | os.PathLike) -> tuple[str, str | Path]:
     if "://" in text:
         raise DownloadError(f"{text}: unsupported source; give an http(s):// base URL or a local folder")
     folder = Path(text).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise DownloadError(f"{text}: is a file, not a folder; --source takes an http(s):// base URL or a folder "
+                            "holding <name>.npy files")
     if not folder.is_dir():
         raise DownloadError(f"{text}: source folder does not exist (give an http(s):// URL or a folder)")
     return "dir", folder
@@ -287,7 +290,8 @@ def download_tracks(names: Iterable[str] | None = None, *, all_tracks: bool = Fa
         One :class:`DownloadResult` per distinct name, in order; failures have ``status == "failed"``.
 
     Raises:
-        DownloadError: neither names nor ``all_tracks`` were given, or both were.
+        DownloadError: neither names nor ``all_tracks`` were given, or both were; ``source`` is neither an
+            http(s) URL nor an existing folder.
     """
     names = list(names or [])
     if all_tracks and names:
@@ -297,6 +301,8 @@ def download_tracks(names: Iterable[str] | None = None, *, all_tracks: bool = Fa
         names = catalog_file_names(catalog)
     if not names:
         raise DownloadError("no track names given; name tracks (see `racingline tracks list`) or use --all")
+    if source is not None:
+        _source_kind(source)  # a source that cannot serve is one error, not one per track
     unique = list(dict.fromkeys(names))
     if on_start is not None:
         on_start(len(unique))

@@ -4,10 +4,21 @@ A DeepRacer track file is a NumPy ``.npy`` array of shape ``(N, 6)`` in metres, 
 waypoint: ``center_x, center_y, inside_x, inside_y, outside_x, outside_y``. The waypoints run in
 the driving direction; the first row usually repeats as the last (a closed loop).
 
+Validation runs cheapest first and is bounded: the file size and the row count (read from the
+``.npy`` header, before the data) come before any geometry, every geometric check is O(n), and the
+self-intersection test is O(n) on a track (a uniform grid of segment boxes) and at worst O(n^2) on
+at most ``MAX_WAYPOINTS`` points. A track must be of DeepRacer size: the limits below
+(``MIN_WAYPOINTS``..``MAX_WAYPOINTS``, ``MIN_LENGTH_M``..``MAX_LENGTH_M``, ``MAX_EXTENT_M``,
+``MIN_WIDTH_M``..``MAX_WIDTH_M``, ``MIN_WAYPOINT_WIDTH_M``) come from the real tracks with a wide
+margin; a file outside them is a :class:`TrackError` naming the file, the quantity, its value and the
+allowed range.
+
 Closure rule: a centerline whose last waypoint does not coincide with its first is still accepted
-when the gap is at most ``CLOSE_GAP_FACTOR`` times the median waypoint spacing (the loop is then
-closed by joining the last waypoint to the first). A larger gap is rejected: such a file is an open
-path, not a circuit.
+when the gap is at most ``max(CLOSE_GAP_FACTOR x median waypoint spacing, CLOSE_GAP_WIDTHS x mean
+road width)``; the loop is then closed by joining the last waypoint to the first. The width term
+admits real league tracks sampled finer than their end gap (``caecer_loop``: gap 0.517 m, spacing
+0.150 m, width 1.08 m). A larger gap is rejected: such a file is an open path, not a circuit (the
+community ``Straight_track`` has a 5.7 m gap).
 """
 
 from __future__ import annotations
@@ -36,12 +47,33 @@ __all__ = [
 ]
 
 
-#: Largest accepted gap between the last and first waypoint, in median waypoint spacings.
+# Limits. Measured on the 53 files of the 2022 league (all directions) and the project's 3 tracks:
+# 74..257 distinct waypoints, centerline 22.5..76.8 m, bounding box (borders included) 8.8..23.8 m on
+# its longer side, mean road width 0.950..1.070 m, narrowest waypoint 0.95 m, median spacing
+# 0.20..0.30 m; the catalog (63 DeepRacer tracks back to 2018, most not on disk) lists lengths
+# 16.6..89.2 m and widths 0.76..1.35 m. Each limit leaves a wide margin around those ranges.
+
+#: Largest accepted gap between the last and first waypoint, in median waypoint spacings ...
 CLOSE_GAP_FACTOR = 3.0
+#: ... or in mean road widths, whichever is larger (caecer_loop: 0.517 m gap = 0.48 widths).
+CLOSE_GAP_WIDTHS = 1.0
 #: Fewest distinct waypoints a track may have.
 MIN_WAYPOINTS = 10
-#: Files larger than this are not tracks (the largest published track is ~30 KB).
-MAX_TRACK_FILE_BYTES = 16 * 1024 * 1024
+#: Most waypoints a track may have (real: 74..257; 150 m sampled every 3 cm is 5,000).
+MAX_WAYPOINTS = 5_000
+#: Shortest and longest centerline, metres (real: 16.6..89.2 m).
+MIN_LENGTH_M = 8.0
+MAX_LENGTH_M = 150.0
+#: Longest side of the bounding box of centerline and borders, metres (real: 8.8..23.8 m; both renderers
+#: were tried on a 148 m track 94 m across).
+MAX_EXTENT_M = 100.0
+#: Narrowest and widest mean road width, metres (real: 0.76..1.35 m).
+MIN_WIDTH_M = 0.3
+MAX_WIDTH_M = 3.0
+#: Narrowest road at any single waypoint, metres (real: 0.95 m).
+MIN_WAYPOINT_WIDTH_M = 0.1
+#: Files larger than this are not tracks (``MAX_WAYPOINTS`` float64 rows are 240 KB; real files 4..13 KB).
+MAX_TRACK_FILE_BYTES = 1024 * 1024
 
 
 class TrackError(RacinglineError, ValueError):
@@ -183,18 +215,41 @@ def resolve_track_path(path_or_name: str | os.PathLike) -> Path:
             if candidate.is_file():
                 return candidate
         where = ", ".join(str(d) for d in dirs)
-        stem = fname[:-4]
-        raise TrackError(
-            f"{raw}: no such track file; looked in {where}. "
-            f"Download it with `racingline tracks download {stem}` or give a path to a .npy file"
-        )
+        from racingline.tracks.catalog import not_found_hint  # the catalog reads track files itself
+
+        raise TrackError(f"{raw}: no such track file; looked in {where}. {not_found_hint(fname[:-4], dirs=dirs)}")
     raise TrackError(f"{raw}: no such file")
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """Shape and dtype from a ``.npy`` header, read without the data; ``None`` when it cannot be parsed
+    (``np.load`` then says why)."""
+    from numpy.lib import format as npy_format
+
+    try:
+        with open(path, "rb") as fh:
+            version = npy_format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = npy_format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, _, dtype = npy_format.read_array_header_2_0(fh)
+            else:
+                return None
+    except Exception:  # noqa: BLE001 - a garbled header; np.load reports it
+        return None
+    return tuple(int(d) for d in shape), np.dtype(dtype)
+
+
+def _check_row_count(label: str, rows: int) -> None:
+    # The closing row may repeat the first, so MAX_WAYPOINTS distinct waypoints take MAX_WAYPOINTS + 1 rows.
+    if rows > MAX_WAYPOINTS + 1:
+        raise TrackError(
+            f"{label}: has {rows:,} rows, too many waypoints for a track "
+            f"(allowed {MIN_WAYPOINTS}..{MAX_WAYPOINTS:,}; real DeepRacer tracks have about 70..260)"
+        )
+
+
 def _load_array(path: Path, label: str) -> np.ndarray:
-    size = path.stat().st_size
-    if size > MAX_TRACK_FILE_BYTES:
-        raise TrackError(f"{label}: file is {size} bytes, far larger than any track file")
     if zipfile.is_zipfile(path):
         raise TrackError(f"{label}: is a .npz archive or zip file, expected a single .npy array")
     with open(path, "rb") as fh:
@@ -203,6 +258,18 @@ def _load_array(path: Path, label: str) -> np.ndarray:
         kind = "an HTML page" if b"<html" in head.lower() or b"<!doctype" in head.lower() else (
             "a text file" if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "unknown bytes")
         raise TrackError(f"{label}: not a NumPy .npy file (it looks like {kind})")
+    header = _npy_header(path)
+    if header is not None:
+        shape, dtype = header
+        if dtype.hasobject:
+            raise TrackError(f"{label}: holds Python objects (an object array), expected numbers")
+        if len(shape) == 2 and shape[1] == 6:
+            _check_row_count(label, shape[0])  # before reading the data
+    size = path.stat().st_size
+    if size > MAX_TRACK_FILE_BYTES:
+        raise TrackError(
+            f"{label}: file is {size:,} bytes, far larger than any track file (limit {MAX_TRACK_FILE_BYTES:,})"
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:
@@ -218,9 +285,28 @@ def _load_array(path: Path, label: str) -> np.ndarray:
     return arr
 
 
+def _metres(value: float) -> str:
+    return f"{value:.3f} m" if abs(value) < 1.0 else f"{value:,.1f} m"
+
+
+def _check_range(label: str, quantity: str, value: float, low: float, high: float, real: str,
+                 where: str = "") -> None:
+    """Raise a :class:`TrackError` naming the quantity, its value and the allowed range when out of range."""
+    if not (low <= value <= high):
+        allowed = (f"at most {high:g} m" if low <= 0 else f"at least {low:g} m" if high == np.inf
+                   else f"{low:g}..{high:g} m")
+        raise TrackError(
+            f"{label}: {quantity} is {_metres(value)}{where}, outside the allowed range ({allowed}; "
+            f"real DeepRacer tracks: {real}); is it a DeepRacer track in metres?"
+        )
+
+
 def track_from_array(array: np.ndarray, *, name: str = "track", label: str | None = None,
                      source: str | None = None, reverse: bool = False) -> Track:
     """Validate a DeepRacer ``(N, 6)`` array and build a :class:`Track` from it.
+
+    Checks run cheapest first: dtype and shape, row count, finiteness, then O(n) geometry (extent,
+    border sides, width, closure, length) and last the self-intersection test.
 
     Raises :class:`TrackError` (message starting with ``label``) when the array is not a usable track.
     """
@@ -235,6 +321,7 @@ def track_from_array(array: np.ndarray, *, name: str = "track", label: str | Non
             f"{label}: has shape {arr.shape}, expected (N, 6) rows of "
             "center_x, center_y, inside_x, inside_y, outside_x, outside_y"
         )
+    _check_row_count(label, arr.shape[0])
     arr = arr.astype(np.float64)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -248,20 +335,16 @@ def track_from_array(array: np.ndarray, *, name: str = "track", label: str | Non
     if len(arr) > 1 and np.hypot(*(arr[-1, 0:2] - arr[0, 0:2])) <= 1e-9:
         arr = arr[:-1]
     if len(arr) < MIN_WAYPOINTS:
-        raise TrackError(f"{label}: has {len(arr)} distinct waypoints, at least {MIN_WAYPOINTS} are needed")
-    center = arr[:, 0:2]
-    spacing = np.hypot(*(np.diff(center, axis=0)).T)
-    median = float(np.median(spacing))
-    gap = float(np.hypot(*(center[-1] - center[0])))
-    if gap > CLOSE_GAP_FACTOR * median:
-        raise TrackError(
-            f"{label}: centerline is not a closed loop: the last waypoint is {gap:.3g} m from the first "
-            f"(median waypoint spacing {median:.3g} m)"
-        )
+        raise TrackError(f"{label}: has {len(arr)} distinct waypoints, at least {MIN_WAYPOINTS} are needed "
+                         f"(allowed {MIN_WAYPOINTS}..{MAX_WAYPOINTS:,})")
+    points = arr.reshape(-1, 2)
+    extent = float(np.max(points.max(axis=0) - points.min(axis=0)))
+    _check_range(label, "the bounding box (longer side)", extent, 0.0, MAX_EXTENT_M, "8.8..23.8 m")
     widths = np.hypot(*(arr[:, 4:6] - arr[:, 2:4]).T)
     if widths.min() <= 1e-6:
         row = int(np.argmin(widths))
         raise TrackError(f"{label}: road width is zero or negative at waypoint {row} (inside == outside)")
+    center = arr[:, 0:2]
     # Inside and outside must lie on opposite sides of the centerline.
     seg = np.roll(center, -1, axis=0) - np.roll(center, 1, axis=0)
     normal = np.stack([-seg[:, 1], seg[:, 0]], axis=1)
@@ -274,6 +357,23 @@ def track_from_array(array: np.ndarray, *, name: str = "track", label: str | Non
             f"{label}: inside and outside borders lie on the same side of the centerline "
             f"(zero or negative road width), first at waypoint {row}"
         )
+    width = float(widths.mean())
+    _check_range(label, "the mean road width", width, MIN_WIDTH_M, MAX_WIDTH_M, "0.76..1.35 m")
+    row = int(np.argmin(widths))
+    _check_range(label, "the road width", float(widths[row]), MIN_WAYPOINT_WIDTH_M, np.inf,
+                 "at least 0.95 m", where=f" at waypoint {row}")
+    spacing = np.hypot(*(np.diff(center, axis=0)).T)
+    median = float(np.median(spacing))
+    gap = float(np.hypot(*(center[-1] - center[0])))
+    allowed_gap = max(CLOSE_GAP_FACTOR * median, CLOSE_GAP_WIDTHS * width)
+    if gap > allowed_gap:
+        raise TrackError(
+            f"{label}: centerline is not a closed loop: the last waypoint is {gap:.3g} m from the first "
+            f"(median waypoint spacing {median:.3g} m, road width {width:.3g} m; a gap up to "
+            f"{allowed_gap:.3g} m is closed)"
+        )
+    length = float(spacing.sum()) + gap
+    _check_range(label, "the centerline length", length, MIN_LENGTH_M, MAX_LENGTH_M, "16.6..89.2 m")
     crossing = _first_self_intersection(center)
     if crossing is not None:
         i, j = crossing
@@ -282,30 +382,103 @@ def track_from_array(array: np.ndarray, *, name: str = "track", label: str | Non
     return track.reversed() if reverse else track
 
 
+#: Candidate segment pairs tested per vectorised batch (bounds the self-intersection test's memory).
+_PAIR_BATCH = 1 << 18
+#: Grid cells a segment box may cover on average before the cells are made coarser.
+_CELLS_PER_SEGMENT = 8
+
+
+def _segments_cross(a: np.ndarray, d: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Whether segment ``i`` (``a[i]`` to ``a[i] + d[i]``) properly crosses segment ``j``, pairwise.
+
+    The same arithmetic, term for term, as the row-by-row O(n^2) test it replaces: parameters ``t``
+    (on ``i``) and ``u`` (on ``j``) in ``[0, 1)``; parallel pairs (``|r x s| <= 1e-12``) never cross.
+    """
+    p, r = a[i], d[i]
+    q, s = a[j], d[j]
+    rxs = r[:, 0] * s[:, 1] - r[:, 1] * s[:, 0]
+    qp = q - p
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (qp[:, 0] * s[:, 1] - qp[:, 1] * s[:, 0]) / rxs
+        u = (qp[:, 0] * r[:, 1] - qp[:, 1] * r[:, 0]) / rxs
+    return (np.abs(rxs) > 1e-12) & (t >= 0.0) & (t < 1.0) & (u >= 0.0) & (u < 1.0)
+
+
 def _first_self_intersection(center: np.ndarray) -> tuple[int, int] | None:
-    """Indices of the first pair of non-adjacent crossing segments of a closed polyline, or None."""
-    a = center
-    b = np.roll(center, -1, axis=0)
+    """The first (lowest ``i``, then lowest ``j``) pair ``i < j`` of non-adjacent crossing segments of a
+    closed polyline, or None. Segment ``k`` runs from ``center[k]`` to ``center[k + 1]`` (wrapping).
+
+    A uniform grid: each segment's bounding box (grown by a rounding margin) is entered in the cells
+    it covers, and only pairs sharing a cell are tested, each once (in the cell holding the lower-left
+    corner of the two boxes' overlap), with vectorised NumPy in bounded batches. The cell starts at the
+    median segment length and doubles until the boxes cover at most ``_CELLS_PER_SEGMENT`` cells per
+    segment on average, so a track (segments of similar length, each cell near a few of them) costs
+    O(n log n) (the sort); n segments crowded in one cell cost O(n^2) pair tests, bounded by
+    ``MAX_WAYPOINTS`` when called from :func:`track_from_array`.
+    """
+    a = np.asarray(center, dtype=np.float64)
     n = len(a)
+    if n < 4:
+        return None
+    b = np.roll(a, -1, axis=0)
     d = b - a
-    # Pairwise proper intersection test, vectorised one row at a time to bound memory.
-    for i in range(n - 2):
-        j = np.arange(i + 2, n)
-        if i == 0:
-            j = j[j != n - 1]
-        if len(j) == 0:
+    margin = 1e-9 * max(1.0, float(np.abs(a).max()))
+    lo = np.minimum(a, b) - margin
+    hi = np.maximum(a, b) + margin
+    origin = lo.min(axis=0)
+    seg_len = np.hypot(d[:, 0], d[:, 1])
+    cell = max(float(np.median(seg_len)), float(np.max(hi - lo)) / 1e6, 1e-12)  # <= ~40 doublings
+    while True:
+        c_lo = np.floor((lo - origin) / cell)
+        c_hi = np.floor((hi - origin) / cell)
+        counts = (c_hi - c_lo + 1.0).prod(axis=1)  # float: no overflow however fine the grid
+        if counts.sum() <= _CELLS_PER_SEGMENT * n:
+            break
+        cell *= 2.0
+    c_lo = c_lo.astype(np.int64)
+    nx = (c_hi[:, 0] - c_lo[:, 0] + 1.0).astype(np.int64)
+    counts = counts.astype(np.int64)
+    # One entry per (segment, cell covered), sorted by cell.
+    seg_of = np.repeat(np.arange(n), counts)
+    k = np.arange(len(seg_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+    cx = c_lo[seg_of, 0] + k % nx[seg_of]
+    cy = c_lo[seg_of, 1] + k // nx[seg_of]
+    order = np.lexsort((seg_of, cy, cx))
+    seg_of, cx, cy = seg_of[order], cx[order], cy[order]
+    m = len(seg_of)
+    new_cell = np.ones(m, dtype=bool)
+    new_cell[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
+    starts = np.flatnonzero(new_cell)
+    ends = np.append(starts[1:], m)
+    group_end = np.repeat(ends, ends - starts)
+    # Entry e pairs with the entries after it in its cell: e+1 .. group_end[e]-1.
+    partners = group_end - np.arange(m) - 1
+    total = np.cumsum(partners)
+    best = None
+    first = 0
+    while first < m:
+        done = int(total[first - 1]) if first else 0
+        last = max(int(np.searchsorted(total, done + _PAIR_BATCH, side="right")), first + 1)
+        cnt = partners[first:last]
+        e1 = np.repeat(np.arange(first, last), cnt)
+        e2 = e1 + 1 + np.arange(len(e1)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        first = last
+        if len(e1) == 0:
             continue
-        p, r = a[i], d[i]
-        q, s = a[j], d[j]
-        rxs = r[0] * s[:, 1] - r[1] * s[:, 0]
-        qp = q - p
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = (qp[:, 0] * s[:, 1] - qp[:, 1] * s[:, 0]) / rxs
-            u = (qp[:, 0] * r[1] - qp[:, 1] * r[0]) / rxs
-        hit = (np.abs(rxs) > 1e-12) & (t >= 0.0) & (t < 1.0) & (u >= 0.0) & (u < 1.0)
+        s1, s2 = seg_of[e1], seg_of[e2]
+        i, j = np.minimum(s1, s2), np.maximum(s1, s2)
+        keep = (j - i >= 2) & ~((i == 0) & (j == n - 1))
+        # Boxes overlap, and this cell holds the overlap's lower-left corner (each pair tested once).
+        corner = np.maximum(lo[i], lo[j])
+        keep &= np.all(corner <= np.minimum(hi[i], hi[j]), axis=1)
+        corner_cell = np.floor((corner - origin) / cell).astype(np.int64)
+        keep &= (corner_cell[:, 0] == cx[e1]) & (corner_cell[:, 1] == cy[e1])
+        i, j = i[keep], j[keep]
+        hit = _segments_cross(a, d, i, j)
         if hit.any():
-            return i, int(j[np.argmax(hit)])
-    return None
+            key = int(np.min(i[hit] * n + j[hit]))
+            best = key if best is None else min(best, key)
+    return None if best is None else (best // n, best % n)
 
 
 def load_track(path_or_name: str | os.PathLike | Track, *, reverse: bool = False) -> Track:

@@ -5,7 +5,8 @@ Each callback is a module-level ``BaseCallback`` that can be used (and tested) o
 * :class:`ProgressCsvCallback` writes one ``progress.csv`` row per PPO iteration (see ``PROGRESS_COLUMNS``);
 * :class:`CheckpointCallback` saves a checkpoint every ``checkpoint_every`` env steps;
 * :class:`ProgressBarCallback` moves a :class:`ProgressBar` along;
-* :class:`StopOnEventCallback` stops training once an event is set (Ctrl-C sets it, see :func:`sigint_to_event`).
+* :class:`StopOnEventCallback` stops training once an event is set (SIGINT/SIGTERM set it, see
+  :class:`racingline.signals.StopSignals`).
 
 :func:`make_callbacks` assembles them for :func:`racingline.train.training.train`. Where files go is the
 :class:`~racingline.train.runs.RunFolder`'s business; models and their statistics are written atomically.
@@ -17,10 +18,8 @@ import contextlib
 import csv
 import math
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,6 @@ __all__ = [
     "StopOnEventCallback",
     "make_callbacks",
     "save_model",
-    "sigint_ignored",
-    "sigint_to_event",
 ]
 
 #: Columns of progress.csv. ``time_s`` is training wall time (summed over resumed sessions);
@@ -50,38 +47,6 @@ PROGRESS_COLUMNS = (
     "learning_rate", "loss", "policy_gradient_loss", "value_loss", "entropy_loss", "approx_kl", "clip_fraction",
     "explained_variance",
 )
-
-
-@contextlib.contextmanager
-def sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT while environment workers start: they inherit it, so only this process handles Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-@contextlib.contextmanager
-def sigint_to_event(stop: threading.Event) -> Iterator[None]:
-    """First Ctrl-C sets ``stop`` (training ends after the current env step); a second raises KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def save_model(model, venv, model_path: str | os.PathLike) -> None:
@@ -217,7 +182,8 @@ class ProgressBarCallback(BaseCallback):
 
 
 class StopOnEventCallback(BaseCallback):
-    """Stops training after the current env step once ``stop`` is set (Ctrl-C sets it: :func:`sigint_to_event`).
+    """Stops training after the current env step once ``stop`` is set (a signal sets it:
+    :class:`racingline.signals.StopSignals`).
 
     ``PPO.learn`` then returns normally, without an update on the partial rollout, so the caller can save.
     """

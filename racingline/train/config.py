@@ -137,8 +137,62 @@ _CHOICES = {
     "ppo.device": DEVICES,
     "vec_env": VEC_ENV_KINDS,
 }
-_POSITIVE = {"total_timesteps", "n_envs", "env.generated_every", "env.frame_skip", "env.size", "env.frame_stack", "ppo.n_steps",
-             "ppo.batch_size", "ppo.n_epochs", "ppo.pixel_pool", "eval.episodes"}
+
+
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric key (or of each item of a list key): ``lo``..``hi``, ends open or closed."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        def end(x: float) -> str:
+            return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:g}"
+
+        return f"{'(' if self.lo_open or self.lo == -math.inf else '['}{end(self.lo)}, {end(self.hi)}" \
+               f"{')' if self.hi_open or self.hi == math.inf else ']'}"
+
+
+_AT_LEAST_1 = Range(1)
+#: Valid range of every numeric key (for list keys: of each item). Checked when a config is built, so a
+#: bad value is one line naming the key, the value and the range, before anything is written.
+RANGES: dict[str, Range] = {
+    "seed": Range(0, 2**32 - 1),
+    "total_timesteps": _AT_LEAST_1,
+    "n_envs": Range(1, 256),
+    "checkpoint_every": Range(0),
+    "env.track_weights": Range(0),
+    "env.generated_every": _AT_LEAST_1,
+    "env.frame_skip": Range(1, 50),
+    "env.size": Range(8, 1024),
+    "env.frame_stack": Range(1, 64),
+    "env.off_track_penalty": Range(-1e6, 1e6),
+    "env.max_episode_steps": _AT_LEAST_1,
+    "env.start_waypoint": Range(0),
+    "ppo.learning_rate": Range(0, 1, lo_open=True),
+    "ppo.n_steps": _AT_LEAST_1,
+    "ppo.batch_size": Range(2),  # SB3 normalises advantages over a batch: one sample is not a batch
+    "ppo.n_epochs": Range(1, 1000),
+    "ppo.gamma": Range(0, 1, lo_open=True),
+    "ppo.gae_lambda": Range(0, 1),
+    "ppo.clip_range": Range(0, 1, lo_open=True),
+    "ppo.ent_coef": Range(0),
+    "ppo.vf_coef": Range(0),
+    "ppo.max_grad_norm": Range(0, lo_open=True),
+    "ppo.net_arch_pi": Range(1, 65536),
+    "ppo.net_arch_vf": Range(1, 65536),
+    "ppo.pixel_pool": Range(1, 64),
+    "eval.episodes": Range(1, 100_000),
+    "eval.max_steps": _AT_LEAST_1,
+}
 
 
 def _type_name(tp: Any) -> str:
@@ -223,8 +277,12 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
             raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])}, got {value!r}")
         if full in _CHOICES and coerced not in _CHOICES[full]:
             raise ConfigError(f"{source}: config key '{full}' must be one of {', '.join(_CHOICES[full])}, got {coerced!r}")
-        if full in _POSITIVE and coerced < 1:
-            raise ConfigError(f"{source}: config key '{full}' must be >= 1, got {coerced!r}")
+        rng = RANGES.get(full)
+        if rng is not None:
+            for number in (coerced if isinstance(coerced, list) else [coerced]):
+                if isinstance(number, (int, float)) and not isinstance(number, bool) and number not in rng:
+                    what = "each item of " if isinstance(coerced, list) else ""
+                    raise ConfigError(f"{source}: config key '{full}' must be {what}in {rng}, got {_show(coerced)}")
         if full in ("env.start_waypoint", "env.reverse") and isinstance(coerced, str) and coerced != "random":
             raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])} "
                               f"('random' for a string), got {coerced!r}")
@@ -232,9 +290,41 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
     return cls(**kwargs)
 
 
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
+def _check_together(cfg: Config, source: str) -> None:
+    """Rules between keys (each key's own range is checked as it is read)."""
+    env, ppo = cfg.env, cfg.ppo
+    if not cfg.name or any(ch in cfg.name for ch in "/\\\0") or cfg.name in (".", ".."):
+        raise ConfigError(f"{source}: config key 'name' must be a folder name (no '/'), got {cfg.name!r}")
+    tracks = env.track if isinstance(env.track, list) else [env.track]
+    if not tracks or any(not str(t).strip() for t in tracks):
+        raise ConfigError(f"{source}: config key 'env.track' must name at least one track, got {env.track!r}")
+    if env.track_weights is not None:
+        if len(env.track_weights) != len(tracks):
+            raise ConfigError(f"{source}: config key 'env.track_weights' needs one weight per track "
+                              f"({len(tracks)}), got {len(env.track_weights)}")
+        if sum(env.track_weights) <= 0:
+            raise ConfigError(f"{source}: config key 'env.track_weights' must not all be 0, got {env.track_weights}")
+    rollout = ppo.n_steps * cfg.n_envs
+    if ppo.batch_size > rollout:
+        raise ConfigError(f"{source}: config key 'ppo.batch_size' ({ppo.batch_size}) must be at most "
+                          f"ppo.n_steps x n_envs ({ppo.n_steps} x {cfg.n_envs} = {rollout}), the steps of one rollout")
+    if not cfg.eval.tracks:
+        raise ConfigError(f"{source}: config key 'eval.tracks' must name at least one track")
+
+
 def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
-    """Validate a plain dict (as read from YAML) and build a :class:`Config`."""
-    return _build(Config, data if data is not None else {}, "", source)
+    """Validate a plain dict (as read from YAML) and build a :class:`Config`.
+
+    Raises :class:`ConfigError` naming the key for an unknown key, a wrong type, a value outside its
+    range (:data:`RANGES`) or a rule between keys (batch size within a rollout, one weight per track, ...).
+    """
+    cfg = _build(Config, data if data is not None else {}, "", source)
+    _check_together(cfg, source)
+    return cfg
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
@@ -265,10 +355,22 @@ def load_config(path_or_name: str | Path = "default") -> Config:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text (UTF-8) file") from None
     if data is None:
-        data = {}
+        raise ConfigError(f"{path}: the config file is empty (start from one of {CONFIGS_DIR}, e.g. default.yaml)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values, got {type(data).__name__}")
     return config_from_dict(data, str(path))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"ppo.learning_rate=3e-4"`` -> ``("ppo.learning_rate", 3e-4)`` (the value read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text}: expected key=value, e.g. ppo.learning_rate=3e-4")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
 
 
 def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Config:
@@ -282,15 +384,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Confi
     if isinstance(overrides, dict):
         items = list(overrides.items())
     else:
-        for text in overrides:
-            if "=" not in text:
-                raise ConfigError(f"--set {text}: expected key=value, e.g. ppo.learning_rate=3e-4")
-            key, raw = text.split("=", 1)
-            try:
-                value = yaml.safe_load(raw) if raw.strip() != "" else ""
-            except yaml.YAMLError:
-                value = raw
-            items.append((key.strip(), value))
+        items = [parse_override(text) for text in overrides]
     keys = {k for k, _ in items}
     if "env.track" in keys and "env.track_weights" not in keys:
         items.append(("env.track_weights", None))  # weights belong to the pool they were written for
@@ -327,14 +421,21 @@ def resolve_track_pool(env: EnvConfig) -> tuple[list[Any], list[float] | None]:
     objects, and the special members (:data:`racingline.choices.SPECIAL_MEMBERS`) as strings; with weights.
 
     Raises :class:`racingline.TrackError` naming the input when a name or glob matches nothing or a file
-    is not a valid track, so bad tracks fail here, in the main process, before any worker or folder exists.
+    is not a valid track, so bad tracks fail here, in the main process, before any worker or folder exists;
+    :class:`ConfigError` when ``env.start_waypoint`` is beyond a track's last waypoint.
     """
     from racingline.choices import SPECIAL_MEMBERS
     from racingline.tracks.files import load_track
     from racingline.tracks.pools import expand_track_spec
 
     members, weights = expand_track_spec(env.track, env.track_weights)
-    return [m if m in SPECIAL_MEMBERS else load_track(m) for m in members], weights
+    pool = [m if m in SPECIAL_MEMBERS else load_track(m) for m in members]
+    if isinstance(env.start_waypoint, int):
+        for track in pool:
+            if not isinstance(track, str) and env.start_waypoint >= track.n_waypoints:
+                raise ConfigError(f"config key 'env.start_waypoint' ({env.start_waypoint}) is beyond track "
+                                  f"'{track.name}', whose waypoints are 0-{track.n_waypoints - 1}")
+    return pool, weights
 
 
 def env_kwargs(env: EnvConfig) -> dict[str, Any]:

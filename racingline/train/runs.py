@@ -23,9 +23,11 @@ it finds a run's model, config and statistics (:func:`resolve_run_files`) and lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -256,6 +258,22 @@ class RunFolder:
     def save_checkpoint(self, model: Any, venv: Any) -> Path:
         """:meth:`save` to the checkpoint of ``model.num_timesteps``; returns its model path."""
         return self.save(model, venv, self.checkpoint(model.num_timesteps))
+
+    def clean_temp_files(self) -> list[Path]:
+        """Remove temporary files a killed write left (``.NAME.tmp-*``, see :func:`racingline.io.atomic_path`)
+        in the folder and its checkpoints; return what was removed."""
+        removed = []
+        for folder in (self._path, self.checkpoints):
+            if folder.is_dir():
+                for p in folder.glob(".*.tmp-*"):
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+                        removed.append(p)
+        return removed
+
+    def remove(self) -> None:
+        """Delete the folder and everything in it (a run interrupted before it trained anything)."""
+        shutil.rmtree(self._path, ignore_errors=True)
 
     def save_config(self, cfg: Config) -> Path:
         """Write ``cfg`` to :attr:`config` (atomically) and return the path."""

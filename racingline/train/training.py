@@ -35,20 +35,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import threading
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from racingline.errors import ConfigError, ModelError, RunError
+from racingline.errors import ConfigError, ModelError, RacinglineError, RunError
+from racingline.signals import Interrupted, StopSignals, blocked
 from racingline.train.callbacks import (
     PROGRESS_COLUMNS,
     ProgressBar,
     make_callbacks,
-    sigint_ignored,
-    sigint_to_event,
 )
-from racingline.train.config import Config, PPOConfig, apply_overrides, env_kwargs, load_config
+from racingline.train.config import Config, PPOConfig, apply_overrides, env_kwargs, load_config, parse_override
 from racingline.train.runs import RunFolder, describe, load_vecnormalize
 
 __all__ = [
@@ -64,13 +63,19 @@ __all__ = [
 _ACTIVATIONS = {"gelu": "GELU", "relu": "ReLU", "tanh": "Tanh"}  # torch.nn class of each of choices.ACTIVATIONS
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C (SIGINT) after saving the model, its statistics and a checkpoint."""
+class TrainingInterrupted(Interrupted):
+    """Training stopped by SIGINT (Ctrl-C) or SIGTERM.
 
-    def __init__(self, run_dir: Path, timesteps: int) -> None:
-        super().__init__(f"training interrupted at step {timesteps}; saved in {run_dir}")
+    Once training has started, the model, its statistics and a checkpoint were saved first; a new run
+    stopped before its first step had nothing to save and its folder was removed (``removed``).
+    """
+
+    def __init__(self, run_dir: Path, timesteps: int, signum: int = signal.SIGINT, removed: bool = False) -> None:
+        what = f"removed {run_dir}" if removed else f"saved in {run_dir}"
+        super().__init__(signum, f"training interrupted at step {timesteps}; {what}")
         self.run_dir = run_dir
         self.timesteps = timesteps
+        self.removed = removed
 
 
 class LinearSchedule:
@@ -102,8 +107,9 @@ def resolve_config(
     ``sets`` gives them.
     """
     cfg = load_config(config)
-    if sets:
-        cfg = apply_overrides(cfg, list(sets))
+    # --set values and the named options are applied together: keys that must agree (env.track and
+    # env.track_weights, batch_size and n_envs) are checked once, on the result.
+    pairs = dict(parse_override(text) for text in sets)
     named: dict[str, Any] = {}
     if timesteps is not None:
         named["total_timesteps"] = timesteps
@@ -113,9 +119,10 @@ def resolve_config(
         named["seed"] = seed
     if tracks:
         named["env.track"] = tracks[0] if len(tracks) == 1 else list(tracks)
-        weights_set = any(s.split("=", 1)[0].strip() == "env.track_weights" for s in sets)
-        named["env.track_weights"] = cfg.env.track_weights if weights_set else None
-    return apply_overrides(cfg, named) if named else cfg
+        if "env.track_weights" not in pairs:
+            named["env.track_weights"] = None
+    pairs.update(named)
+    return apply_overrides(cfg, pairs) if pairs else cfg
 
 
 # ---------------------------------------------------------------------------------------------- env and model
@@ -124,8 +131,9 @@ def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike
     """The training ``VecNormalize`` env of ``cfg`` (``make_vec_env``), optionally with saved statistics.
 
     ``kwargs``: ``env_kwargs(cfg.env)`` when the caller has already resolved the track pool (it is
-    resolved once, in this process; workers receive the loaded tracks). Subprocess workers are started
-    with SIGINT ignored (Ctrl-C is the training process's to handle).
+    resolved once, in this process; workers receive the loaded tracks). Subprocess workers start with
+    SIGINT/SIGTERM blocked, ignore Ctrl-C (the training process handles it) and die with this process
+    (:mod:`racingline.signals`).
     """
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -133,10 +141,9 @@ def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike
 
     if kwargs is None:
         kwargs = env_kwargs(cfg.env)
-    with sigint_ignored():
-        venv = make_vec_env(cfg.n_envs, seed=cfg.seed if seed is None else seed, frame_stack=cfg.env.frame_stack,
-                            norm_reward=cfg.norm_reward, norm_obs=cfg.norm_obs, gamma=cfg.ppo.gamma,
-                            vec_env=cfg.vec_env, **kwargs)
+    venv = make_vec_env(cfg.n_envs, seed=cfg.seed if seed is None else seed, frame_stack=cfg.env.frame_stack,
+                        norm_reward=cfg.norm_reward, norm_obs=cfg.norm_obs, gamma=cfg.ppo.gamma,
+                        vec_env=cfg.vec_env, **kwargs)
     if stats is not None:
         return load_vecnormalize(stats, venv.venv if isinstance(venv, VecNormalize) else venv)
     if not isinstance(venv, VecNormalize):
@@ -231,6 +238,16 @@ def _load_model(cfg: Config, model_path: Path, venv, tensorboard_log: Path | Non
     return model
 
 
+def _check_eval_tracks(cfg: Config) -> None:
+    """The config's evaluation tracks must exist now, not when the run is first evaluated."""
+    from racingline.evaluate.rollouts import resolve_eval_tracks
+
+    try:
+        resolve_eval_tracks(specs=list(cfg.eval.tracks))
+    except RacinglineError as exc:
+        raise ConfigError(f"config key 'eval.tracks': {exc}") from None
+
+
 # ---------------------------------------------------------------------------------------------- train
 def train(
     cfg: Config | None = None,
@@ -273,36 +290,58 @@ def train(
     env_kw = env_kwargs(cfg.env)  # tracks resolved once: bad ones fail here, before a run folder is made
     _check_policy(cfg)
     _device(cfg.ppo)
-    if cfg.checkpoint_every < 0:
-        raise ConfigError(f"checkpoint_every: {cfg.checkpoint_every}: must be 0 (no checkpoints) or a positive "
-                          "number of steps")
+    _check_eval_tracks(cfg)
+    # From here on SIGINT/SIGTERM stop training cleanly: before the first step a new run's folder is
+    # removed; after it the model, its statistics and a checkpoint are saved. Workers start with both
+    # signals blocked and ignore Ctrl-C; they die with this process (racingline.signals).
+    signals = StopSignals()
+    stop = signals.stop
+    venv = None
+    model = None
     if resume is None:
-        run = RunFolder.create(cfg.name, runs_dir, run_dir)
-    run.save_config(cfg)
-    tb = run.tensorboard if _tensorboard_available() else None
-
-    stop = threading.Event()
-    venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats, kwargs=env_kw)
-    try:
-        model = build_model(cfg, venv, tb) if start_model is None else _load_model(cfg, start_model, venv, tb)
-        bar = ProgressBar(cfg.total_timesteps, model.num_timesteps, run.name) if progress else None
-        callback = make_callbacks(run, cfg.checkpoint_every, stop, bar)
-        with sigint_to_event(stop), _one_torch_thread(str(model.device)), \
-                (bar if bar is not None else contextlib.nullcontext()):
-            try:
-                model.learn(cfg.total_timesteps - model.num_timesteps, callback=callback,
-                            reset_num_timesteps=start_model is None, tb_log_name="PPO")
-            except KeyboardInterrupt:
-                stop.set()
-            if bar is not None:
-                bar.progress.update(bar.task, completed=model.num_timesteps)
-        with sigint_ignored():
-            run.save(model, venv)
-            if stop.is_set():
-                run.save_checkpoint(model, venv)
-    finally:
-        with contextlib.suppress(Exception):
-            venv.close()
+        run = None
+    with signals:
+        try:
+            if resume is None:
+                run = RunFolder.create(cfg.name, runs_dir, run_dir)
+            run.clean_temp_files()  # left by a write that was killed
+            run.save_config(cfg)
+            tb = run.tensorboard if _tensorboard_available() else None
+            venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats, kwargs=env_kw)
+            if not stop.is_set():
+                model = build_model(cfg, venv, tb) if start_model is None \
+                    else _load_model(cfg, start_model, venv, tb)
+        except (KeyboardInterrupt, Interrupted):  # a second signal while starting
+            stop.set()
+        if model is None or stop.is_set() and model.num_timesteps == done:
+            # Stopped before the first step: nothing to save.
+            if venv is not None:
+                with contextlib.suppress(Exception):
+                    venv.close()
+            removed = resume is None and run is not None and run.path.exists()
+            where = run.path if run is not None else Path(runs_dir)
+            if removed:
+                run.remove()
+            raise TrainingInterrupted(where, done, signals.signum or signal.SIGINT, removed=removed)
+        try:
+            bar = ProgressBar(cfg.total_timesteps, model.num_timesteps, run.name) if progress else None
+            callback = make_callbacks(run, cfg.checkpoint_every, stop, bar)
+            with _one_torch_thread(str(model.device)), (bar if bar is not None else contextlib.nullcontext()):
+                try:
+                    model.learn(cfg.total_timesteps - model.num_timesteps, callback=callback,
+                                reset_num_timesteps=start_model is None, tb_log_name="PPO")
+                except (KeyboardInterrupt, Interrupted):  # a second signal: stop now, still save
+                    stop.set()
+                if bar is not None:
+                    bar.progress.update(bar.task, completed=model.num_timesteps)
+            with blocked():
+                signals.ignore()  # signals arriving from now on are dropped: this one saves and exits
+                run.save(model, venv)
+                if stop.is_set():
+                    run.save_checkpoint(model, venv)
+        finally:
+            with contextlib.suppress(Exception):
+                venv.close()
     if stop.is_set():
-        raise TrainingInterrupted(run.path, model.num_timesteps)
+        raise TrainingInterrupted(run.path, model.num_timesteps, signals.signum or signal.SIGINT)
     return run.path

@@ -35,6 +35,29 @@ def test_each_command_documents_its_options(command):
     assert result.exit_code == 0 and "--help" in result.output
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (("train", "--n-envs", "0"), "Invalid value for '--n-envs'"),
+    (("train", "--timesteps", "-5"), "Invalid value for '--timesteps'"),
+    (("eval", "--bogus"), "No such option: --bogus"),
+    (("tracks", "show"), "Missing argument 'track'"),
+    (("nosuch",), "No such command 'nosuch'"),
+])
+def test_usage_errors_are_one_line_through_the_runner(args, fragment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {fragment}") and "--help" in lines[0], result.stderr
+    assert "Usage:" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_bare_command_still_shows_help():
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2 and "Usage" in result.output and "error:" not in result.output
+    result = CliRunner().invoke(app, ["tracks"])
+    assert result.exit_code == 2 and "download" in result.output and "error:" not in result.output
+
+
 def test_features_train_then_eval_plot_gif(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "runs" / "tiny"

@@ -127,6 +127,18 @@ def test_gif_writes_several_frames(tiny_run, work):
         assert np.asarray(im.convert("RGB")).std() > 0  # a real picture, not a blank frame
 
 
+def test_set_overrides_the_run_config_for_this_command(tiny_run, work):
+    result = invoke("eval", "-m", tiny_run, "-t", "kidney", "--set", "env.max_episode_steps=7",
+                    "--set", "eval.episodes=2", "--json", "e.json")
+    assert result.exit_code == 0, result.output
+    episodes = json.loads((work / "e.json").read_text())["tracks"][0]["episodes"]
+    assert [e["steps"] for e in episodes] == [7, 7] and {e["end"] for e in episodes} == {"truncated"}
+    assert "max_episode_steps: 300" in (tiny_run / "config.yaml").read_text()  # the run itself is unchanged
+    result = invoke("gif", "-m", tiny_run, "-t", "kidney", "--set", "env.max_episode_steps=3", "--out", "g.gif")
+    assert result.exit_code == 0, result.output
+    assert "4 frames" in result.stdout
+
+
 # ------------------------------------------------------------------------------------------- errors
 def test_missing_track(tiny_run, work):
     result = invoke("eval", "-m", tiny_run, "--track", "no_such_track", "--json", "e.json")
@@ -191,7 +203,7 @@ def test_bad_option_values(tiny_run, work):
     assert_clean_error(invoke("gif", "-m", tiny_run, "--out", "lap.png"), "lap.png", ".gif")
     assert_clean_error(invoke("plot-trajectories", "-m", tiny_run, "--out", "p.jpg"), "p.jpg", ".png")
     (work / "folder").mkdir()
-    assert_clean_error(invoke("eval", "-m", tiny_run, "--json", "folder"), "folder", "is a folder")
+    assert_clean_error(invoke("eval", "-m", tiny_run, "--json", "folder"), "folder", "is a directory")
 
 
 def test_help_documents_every_option():

@@ -9,9 +9,12 @@ import pytest
 from racingline.tracks.catalog import (
     CATALOG_PATH,
     catalog_file_names,
+    close_track_names,
     load_catalog,
     local_copies,
+    local_track_names,
     lookup_file_name,
+    not_found_hint,
 )
 from racingline.tracks.files import TrackError, load_track, save_track_array
 from racingline.tracks.generator import generate_track
@@ -110,6 +113,41 @@ def test_lookup_file_name(catalog):
     assert "2022_july_open_cw: unknown track name" in str(exc.value)
     with pytest.raises(TrackError, match="racingline tracks list"):
         lookup_file_name("nope", catalog)
+
+
+def test_lookup_suggests_close_names(catalog):
+    with pytest.raises(TrackError) as exc:
+        lookup_file_name("2022_may_pr", catalog)
+    assert "2022_may_pr: unknown track name (closest: 2022_may_pro" in str(exc.value)
+    assert close_track_names("MONACO_BUILDINGS", catalog_file_names(catalog))[0] == "Monaco_building"
+    assert close_track_names("zzzzzz", catalog_file_names(catalog)) == []
+
+
+def test_local_track_names(tmp_path):
+    save_track_array(generate_track(0), tmp_path / "a" / "mine.npy")
+    save_track_array(generate_track(1), tmp_path / "b" / "mine.npy")
+    save_track_array(generate_track(2), tmp_path / "b" / "other.npy")
+    (tmp_path / "b" / "notes.txt").write_text("x")
+    assert local_track_names([tmp_path / "a", tmp_path / "b", tmp_path / "missing"]) == ["mine", "other"]
+
+
+def test_not_found_hint_downloads_only_catalog_names(catalog, tmp_path):
+    save_track_array(generate_track(0), tmp_path / "kidney_long.npy")
+    hint = not_found_hint("2022_MAY_PRO_cw.npy", dirs=[tmp_path], entries=catalog)
+    assert hint == "Download it with `racingline tracks download 2022_may_pro_cw` or give a path to a .npy file"
+    hint = not_found_hint("kidney_lng", dirs=[tmp_path], entries=catalog)
+    assert "\n" not in hint and "racingline tracks download" not in hint
+    assert hint.startswith("kidney_lng is not a known DeepRacer track (closest: kidney_long")
+    assert "local tracks: kidney_long" in hint and "racingline tracks list" in hint
+    hint = not_found_hint("zzzzzz", dirs=[tmp_path / "none"], entries=catalog)
+    assert "closest" not in hint and "local tracks" not in hint and "not a known DeepRacer track" in hint
+
+
+def test_not_found_hint_lists_at_most_a_few_local_names(catalog, tmp_path):
+    for i in range(12):
+        save_track_array(generate_track(i), tmp_path / f"t{i:02d}.npy")
+    hint = not_found_hint("qqq", dirs=[tmp_path], entries=catalog, max_local=3)
+    assert "local tracks: t00, t01, t02, ... (12 in all)" in hint
 
 
 def test_local_copies(catalog, tmp_path):

@@ -332,6 +332,18 @@ def test_missing_source_folder_and_bad_scheme(env):
     assert files_in(env / "d") == []
 
 
+def test_source_that_is_a_file_says_so(env):
+    src = env / "2022_may_pro.npy"
+    src.write_bytes(GOOD)
+    with pytest.raises(DownloadError) as exc:
+        download_track("2022_may_pro", dest=env / "d", source=src)
+    msg = assert_one_line_naming(exc, str(src))
+    assert "is a file, not a folder" in msg and "--source" in msg and "does not exist" not in msg
+    with pytest.raises(DownloadError, match="is a file, not a folder"):  # once for all names, not once per name
+        download_tracks(["2022_may_pro", "2022_may_open"], dest=env / "d", source=src)
+    assert files_in(env / "d") == []
+
+
 @pytest.mark.skipif(not SHARED_2022.is_dir(), reason="../shared/tracks/2022 is not present")
 def test_copy_from_shared_2022_folder(env):
     dest = env / "dest"

@@ -32,11 +32,18 @@ def test_missing_file_names_the_file(tmp_path):
         load_track(path)
 
 
-def test_unknown_name_says_where_it_looked_and_how_to_download():
+def test_unknown_name_says_where_it_looked_and_what_to_do():
     with pytest.raises(TrackError) as err:
         load_track("no_such_track_name")
     msg = str(err.value)
-    assert "no_such_track_name" in msg and "looked in" in msg and "racingline tracks download" in msg
+    assert "no_such_track_name" in msg and "looked in" in msg and "not a known DeepRacer track" in msg
+    assert "racingline tracks download" not in msg  # not a catalog name: nothing to download
+    with pytest.raises(TrackError) as err:
+        load_track("2022_may_pro")  # a catalog name not downloaded here
+    assert "racingline tracks download 2022_may_pro" in str(err.value)
+    with pytest.raises(TrackError) as err:
+        load_track("kidny")
+    assert "closest: kidney" in str(err.value)
 
 
 @pytest.mark.parametrize(

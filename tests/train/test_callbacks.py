@@ -14,6 +14,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecNormalize
 
+from racingline.signals import Interrupted, StopSignals, exit_code
 from racingline.train.callbacks import (
     PROGRESS_COLUMNS,
     CheckpointCallback,
@@ -21,7 +22,6 @@ from racingline.train.callbacks import (
     ProgressCsvCallback,
     StopOnEventCallback,
     make_callbacks,
-    sigint_to_event,
 )
 from racingline.train.runs import RunFolder
 
@@ -154,15 +154,18 @@ def test_stop_callback_unset_lets_learning_finish(tiny_ppo):
     assert tiny_ppo.num_timesteps == 128
 
 
-def test_first_sigint_sets_the_event_and_the_second_interrupts():
-    stop = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-    with sigint_to_event(stop):
-        signal.raise_signal(signal.SIGINT)
-        assert stop.is_set()
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is previous
+@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGINT)])
+def test_first_signal_sets_the_event_and_the_second_interrupts(first, second):
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with StopSignals() as signals:
+        signal.raise_signal(first)
+        assert signals.stop.is_set() and signals.signum == first
+        with pytest.raises(Interrupted) as info:
+            signal.raise_signal(second)
+        assert info.value.signum == first and exit_code(info.value.signum) == 128 + first
+        signals.ignore()
+        signal.raise_signal(signal.SIGTERM)  # dropped while the final save runs
+    assert {s: signal.getsignal(s) for s in previous} == previous
 
 
 # ---------------------------------------------------------------------------------------------- bar and assembly

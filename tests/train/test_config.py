@@ -50,7 +50,10 @@ def test_load_config_by_path_and_missing_file(tmp_path):
         ("bogus: 1\n", "unknown config key 'bogus'"),
         ("ppo:\n  n_step: 64\n", "unknown config key 'ppo.n_step'"),
         ("ppo:\n  n_steps: many\n", "'ppo.n_steps' must be an integer, got 'many'"),
-        ("ppo:\n  n_steps: 0\n", "'ppo.n_steps' must be >= 1"),
+        ("ppo:\n  n_steps: 0\n", "'ppo.n_steps' must be in [1, inf), got 0"),
+        ("", "the config file is empty"),
+        ("ppo:\n  gamma: 2\n", "'ppo.gamma' must be in (0, 1], got 2"),
+        ("env:\n  track: []\n", "'env.track' must name at least one track"),
         ("ppo:\n  learning_rate: fast\n", "'ppo.learning_rate' must be a number"),
         ("norm_reward: 1\n", "'norm_reward' must be true/false"),
         ("env:\n  obs: radar\n", "'env.obs' must be one of pixels, features"),
@@ -71,9 +74,9 @@ def test_invalid_config_files_name_the_file_and_key(tmp_path, text, message):
 
 
 def test_numbers_are_coerced_where_unambiguous():
-    cfg = config_from_dict({"total_timesteps": "2e6", "ppo": {"learning_rate": 3, "clip_range": "0.1"}})
+    cfg = config_from_dict({"total_timesteps": "2e6", "ppo": {"learning_rate": 1, "clip_range": "0.1"}})
     assert cfg.total_timesteps == 2_000_000 and isinstance(cfg.total_timesteps, int)
-    assert cfg.ppo.learning_rate == 3.0 and isinstance(cfg.ppo.learning_rate, float)
+    assert cfg.ppo.learning_rate == 1.0 and isinstance(cfg.ppo.learning_rate, float)
     assert cfg.ppo.clip_range == 0.1
     with pytest.raises(ConfigError, match="'total_timesteps' must be an integer"):
         config_from_dict({"total_timesteps": 1.5})

@@ -28,7 +28,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnv, VecEnvIndices
 from stable_baselines3.common.vec_env.subproc_vec_env import _worker
 
-__all__ = ["SplitVecEnv", "SPIN_SECONDS", "available_cpus"]
+from racingline.signals import blocked, guarded_target
+
+__all__ = ["SplitVecEnv", "WorkerVecEnv", "SPIN_SECONDS", "available_cpus"]
 
 #: How long a waiting process polls its pipe before it blocks (covers an env step and a policy pass,
 #: not PPO's gradient updates, during which workers sleep).
@@ -80,20 +82,31 @@ def _spinning_worker(remote, parent_remote, env_fn_wrapper) -> None:
     _worker(_SpinningConnection(remote), parent_remote, env_fn_wrapper)
 
 
-class _SpinningSubprocVecEnv(SubprocVecEnv):
-    """``SubprocVecEnv`` whose workers and result reads poll before blocking (see the module notes)."""
+class WorkerVecEnv(SubprocVecEnv):
+    """SB3's ``SubprocVecEnv`` with guarded workers, optionally polling before blocking (see the module notes).
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], start_method: str | None = None) -> None:
-        # SubprocVecEnv.__init__, with _spinning_worker as the workers' loop.
+    Workers are started with SIGINT/SIGTERM blocked (:func:`racingline.signals.blocked`), ignore Ctrl-C
+    (the trainer handles it) and die with the trainer (:func:`racingline.signals.worker_setup`), so no
+    worker outlives a killed trainer. With ``spin``, workers and result reads poll their pipes for
+    ``SPIN_SECONDS`` before blocking.
+    """
+
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], start_method: str | None = None,
+                 spin: bool = False) -> None:
+        # SubprocVecEnv.__init__, with the guarded (spinning) worker loop.
         self.waiting = False
         self.closed = False
+        self.spin = bool(spin)
         ctx = mp.get_context(start_method)
         self.remotes, self.work_remotes = zip(*[ctx.Pipe() for _ in env_fns], strict=True)
         self.processes = []
+        loop = _spinning_worker if self.spin else _worker
+        me = os.getpid()
         for work_remote, remote, env_fn in zip(self.work_remotes, self.remotes, env_fns, strict=True):
-            process = ctx.Process(target=_spinning_worker, args=(work_remote, remote, CloudpickleWrapper(env_fn)),
-                                  daemon=True)
-            process.start()
+            process = ctx.Process(target=guarded_target,
+                                  args=(loop, me, work_remote, remote, CloudpickleWrapper(env_fn)), daemon=True)
+            with blocked():
+                process.start()
             self.processes.append(process)
             work_remote.close()
         self.remotes[0].send(("get_spaces", None))
@@ -102,8 +115,9 @@ class _SpinningSubprocVecEnv(SubprocVecEnv):
         self._polls = [_poller(remote) for remote in self.remotes]
 
     def step_wait(self):
-        for poll in self._polls:
-            _wait_readable(poll, SPIN_SECONDS)
+        if self.spin:
+            for poll in self._polls:
+                _wait_readable(poll, SPIN_SECONDS)
         return super().step_wait()
 
 
@@ -128,8 +142,7 @@ class SplitVecEnv(VecEnv):
         if spin is None:
             spin = len(rest) + 1 <= available_cpus()
         self.spin = bool(spin and rest)
-        remote_cls = _SpinningSubprocVecEnv if self.spin else SubprocVecEnv
-        self.remote = remote_cls(rest, start_method=start_method) if rest else None
+        self.remote = WorkerVecEnv(rest, start_method=start_method, spin=self.spin) if rest else None
         self.local = DummyVecEnv(list(env_fns[: self.n_local]))
         super().__init__(len(env_fns), self.local.observation_space, self.local.action_space)
         if self.remote is not None and self.remote.observation_space != self.local.observation_space:

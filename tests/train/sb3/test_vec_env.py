@@ -63,8 +63,10 @@ def test_spinning_is_chosen_by_free_cpus(monkeypatch):
         venv = SplitVecEnv(_fns(n))
         try:
             assert venv.spin is spins
-            assert type(venv.remote).__name__ == ("_SpinningSubprocVecEnv" if spins else
-                                                  "SubprocVecEnv" if n > 1 else "NoneType")
+            if n > 1:
+                assert type(venv.remote).__name__ == "WorkerVecEnv" and venv.remote.spin is spins
+            else:
+                assert venv.remote is None
         finally:
             venv.close()
 

@@ -1,4 +1,4 @@
-"""The ``racingline`` command line: parse, call one library function, print. No logic lives here."""
+"""The racingline Typer app: the root command group and the registration of every command module."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from racingline import __version__
 from racingline.cli import bench as cli_bench
 from racingline.cli import eval as cli_eval
 from racingline.cli import train as cli_train
+from racingline.cli.common import OneLineErrorsGroup
 from racingline.cli.tracks import tracks_app
 
 app = typer.Typer(
     name="racingline",
+    cls=OneLineErrorsGroup,  # usage errors as one `error: ...` line (exit 2), like every other error
     help="Train RL agents to drive AWS DeepRacer tracks in Gymnasium's CarRacing, fast and headless.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,12 +37,3 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """racingline: DeepRacer tracks, CarRacing physics, PPO agents."""
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
