@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -211,11 +210,11 @@ def test_connection_closed_early_is_refused(server, env):
 
 
 def test_slow_server_hits_the_timeout(server, env):
+    # Without the timeout the download would succeed after the server's 10 s delay (no error at all);
+    # no wall-clock time is asserted.
     server.routes["/npy/2022_may_pro.npy"] = Route(GOOD, delay_s=10.0)
-    start = time.monotonic()
     with pytest.raises(DownloadError) as exc:
         download_track("2022_may_pro", dest=env / "d", source=server.base, timeout_s=0.5)
-    assert time.monotonic() - start < 5.0
     assert "timed out after 0.5 s" in assert_one_line_naming(exc, "2022_may_pro")
     assert files_in(env / "d") == []
 
