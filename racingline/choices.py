@@ -9,7 +9,8 @@ from typing import Literal, get_args
 
 __all__ = [
     "ObsMode", "OBS_MODES", "Renderer", "RENDERERS", "RewardName", "REWARDS", "Activation", "ACTIVATIONS",
-    "LrSchedule", "LR_SCHEDULES", "Device", "DEVICES", "VecEnvKind", "VEC_ENV_KINDS",
+    "LrSchedule", "LR_SCHEDULES", "LineMethod", "LINE_METHODS", "LINE_ORIGINS", "Device", "DEVICES",
+    "VecEnvKind", "VEC_ENV_KINDS",
     "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS",
 ]
 
@@ -33,6 +34,13 @@ DEVICES: tuple[str, ...] = get_args(Device)
 #: ``split``: env 0 in the trainer, the rest in subprocesses; ``auto``: split when n_envs > 1.
 VecEnvKind = Literal["auto", "split", "subproc", "dummy"]
 VEC_ENV_KINDS: tuple[str, ...] = get_args(VecEnvKind)
+
+#: Racing-line optimisers (racingline.lines.optimize): the centerline itself, minimum curvature (a QP),
+#: the community's K1999 iteration, the shortest path, and the fastest line by the lap-time estimate.
+LineMethod = Literal["centerline", "mincurv", "k1999", "shortest", "mintime"]
+LINE_METHODS: tuple[str, ...] = get_args(LineMethod)
+#: How a line file was made: an optimiser, or a lap driven by an agent (racingline line extract).
+LINE_ORIGINS: tuple[str, ...] = (*LINE_METHODS, "extracted")
 
 #: Pool member standing for CarRacing's procedural random track (a new one every episode).
 RANDOM_TRACK = "random"

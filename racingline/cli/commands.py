@@ -9,6 +9,7 @@ from racingline.cli import bench as cli_bench
 from racingline.cli import eval as cli_eval
 from racingline.cli import train as cli_train
 from racingline.cli.common import OneLineErrorsGroup
+from racingline.cli.line import line_app
 from racingline.cli.tracks import tracks_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ cli_train.register(app)
 cli_eval.register(app)
 cli_bench.register(app)
 app.add_typer(tracks_app, name="tracks")
+app.add_typer(line_app, name="line")
 
 
 def _version_callback(value: bool) -> None:

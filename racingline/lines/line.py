@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from racingline.choices import LINE_ORIGINS
 from racingline.errors import RacinglineError
 from racingline.io import atomic_path
 
 __all__ = ["RacingLine", "LineError", "save_line", "load_line", "LINE_METHODS"]
 
 #: How a line was made: the track's centerline, an optimiser (racingline.lines.optimize), or a driven lap.
-LINE_METHODS = ("centerline", "mincurv", "k1999", "shortest", "mintime", "extracted")
+LINE_METHODS = LINE_ORIGINS
 #: Fewest points a line may have.
 MIN_POINTS = 10
 #: Largest gap between consecutive points, metres (a line is a resampled, closed polyline).
