@@ -10,7 +10,7 @@ from typing import Literal, get_args
 __all__ = [
     "ObsMode", "OBS_MODES", "Renderer", "RENDERERS", "RewardName", "REWARDS", "Activation", "ACTIVATIONS",
     "LrSchedule", "LR_SCHEDULES", "LineMethod", "LINE_METHODS", "LINE_ORIGINS", "Device", "DEVICES",
-    "VecEnvKind", "VEC_ENV_KINDS",
+    "VecEnvKind", "VEC_ENV_KINDS", "ActionSpaceType", "ACTION_SPACE_TYPES",
     "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS",
 ]
 
@@ -34,6 +34,9 @@ DEVICES: tuple[str, ...] = get_args(Device)
 #: ``split``: env 0 in the trainer, the rest in subprocesses; ``auto``: split when n_envs > 1.
 VecEnvKind = Literal["auto", "split", "subproc", "dummy"]
 VEC_ENV_KINDS: tuple[str, ...] = get_args(VecEnvKind)
+#: DeepRacer's ``action_space_type`` in ``model_metadata.json``: a list of actions, or steering/speed ranges.
+ActionSpaceType = Literal["discrete", "continuous"]
+ACTION_SPACE_TYPES: tuple[str, ...] = get_args(ActionSpaceType)
 
 #: Racing-line optimisers (racingline.lines.optimize): the centerline itself, minimum curvature (a QP),
 #: the community's K1999 iteration, the shortest path, and the fastest line by the lap-time estimate.

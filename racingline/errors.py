@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RacinglineError", "ConfigError", "ModelError", "RunError"]
+__all__ = ["RacinglineError", "ConfigError", "ModelError", "RunError", "RewardError"]
 
 
 class RacinglineError(Exception):
@@ -19,3 +19,7 @@ class ModelError(RacinglineError, ValueError):
 
 class RunError(RacinglineError, ValueError):
     """A run folder that is missing or incomplete."""
+
+
+class RewardError(RacinglineError, ValueError):
+    """A reward file (``env.reward: path.py``) that cannot be loaded, or whose ``reward_function`` failed."""

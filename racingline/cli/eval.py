@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from racingline.cli.common import SET_HELP, apply_sets, check_output, fail, reports_errors
+from racingline.cli.common import SET_HELP, apply_sets, check_output, check_output_dir, fail, reports_errors
 
 _MODEL_HELP = ("Run folder (holding model.zip, vecnormalize.pkl, config.yaml) or a model .zip. "
                "Default: the newest run in --runs-dir.")
@@ -90,6 +90,10 @@ def register(app: typer.Typer) -> None:
         max_steps: int | None = typer.Option(None, "--max-steps",
                                              help="Agent steps per episode. Default: the run config's limit."),
         json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON to this file."),
+        sim_trace: Path | None = typer.Option(
+            None, "--sim-trace", metavar="DIR",
+            help="Also write DeepRacer simulation-trace CSV logs of the episodes into DIR/sim-trace/evaluation/ "
+                 "(one stream per track; DIR may be the run folder). Open DIR with deepracer-utils' DeepRacerLog."),
         stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the deterministic policy."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
@@ -106,6 +110,7 @@ def register(app: typer.Typer) -> None:
         _check_positive("--episodes", episodes)
         _check_positive("--max-steps", max_steps)
         check_output(json_out, "--json")
+        check_output_dir(sim_trace, "--sim-trace")
         # Tracks given on the command line are checked before the model is loaded (a bad one fails at once).
         chosen = resolve_eval_tracks(track, tracks) if (track or tracks) else None
         run = _load_run(model, runs_dir, sets)
@@ -124,12 +129,14 @@ def register(app: typer.Typer) -> None:
             report = evaluate(run, chosen, episodes=episodes or eval_cfg.episodes,
                               max_steps=max_steps if max_steps is not None else eval_cfg.max_steps,
                               deterministic=not stochastic, start_waypoint=start_waypoint, reverse=reverse,
-                              seed=seed, on_episode=_progress)
+                              seed=seed, on_episode=_progress, sim_trace=sim_trace)
         Console().print(_report_table(report))
         if json_out is not None:
             text = json.dumps(report.to_dict(), indent=2) + "\n"
             _write_or_fail(json_out, lambda: atomic_write_text(json_out, text))
             typer.echo(f"wrote {json_out}")
+        if sim_trace is not None:
+            typer.echo(f"wrote simulation-trace logs to {sim_trace / 'sim-trace' / 'evaluation'}")
 
     @app.command("plot-trajectories")
     @reports_errors

@@ -39,24 +39,39 @@ def register(app: typer.Typer) -> None:
             help="Continue RUN (a run folder) from its newest checkpoint with its own config; "
                  "only --timesteps may be given with it."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+        action_space: Path | None = typer.Option(
+            None, "--action-space", metavar="FILE",
+            help="A DeepRacer model_metadata.json: the agent picks a steering angle and a speed from its discrete "
+                 "actions or continuous ranges (sets env.action_space)."),
+        reward: Path | None = typer.Option(
+            None, "--reward", metavar="FILE",
+            help="A DeepRacer reward file: a .py file defining reward_function(params), called every agent step "
+                 "(sets env.reward). It is code and runs with your rights."),
+        sim_trace: bool = typer.Option(
+            False, "--sim-trace",
+            help="Also write DeepRacer simulation-trace CSV logs of every episode into RUN/sim-trace/ "
+                 "(open RUN with deepracer-utils' DeepRacerLog)."),
     ) -> None:
         """Train a PPO agent; writes model.zip, vecnormalize.pkl, config.yaml, progress.csv and checkpoints."""
         try:
             with raising():  # until training installs its own handlers (it saves what exists)
-                _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress)
+                _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
+                       action_space, reward, sim_trace=sim_trace)
         except (KeyboardInterrupt, Interrupted) as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
             typer.echo(f"error: interrupted by {signal.Signals(signum).name} before training started: nothing "
                        "was written", err=True)
             raise typer.Exit(exit_code(signum)) from None
 
-    def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress) -> None:
+    def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
+               action_space=None, reward=None, sim_trace=False) -> None:
         from racingline.train import training
 
         _check_run_outputs(run_dir, runs_dir, resume)  # before any work: the run's folder can be written
         if resume is not None:
             given = [flag for flag, value in (("--config", config), ("--n-envs", n_envs), ("--seed", seed),
-                                              ("--track", track), ("--set", sets), ("--run-dir", run_dir))
+                                              ("--track", track), ("--set", sets), ("--run-dir", run_dir),
+                                              ("--action-space", action_space), ("--reward", reward))
                      if value]
             if given:
                 fail(f"--resume {resume}: a resumed run keeps its own config; only --timesteps may be given "
@@ -64,10 +79,10 @@ def register(app: typer.Typer) -> None:
             cfg = None
         else:
             cfg = training.resolve_config(config or "default", sets or (), timesteps=timesteps, n_envs=n_envs,
-                                          seed=seed, tracks=track)
+                                          seed=seed, tracks=track, action_space=action_space, reward=reward)
         try:
             run = training.train(cfg, run_dir=run_dir, resume=resume, progress=progress, runs_dir=runs_dir,
-                                 total_timesteps=timesteps if resume is not None else None)
+                                 total_timesteps=timesteps if resume is not None else None, sim_trace=sim_trace)
         except training.TrainingInterrupted as exc:
             name = signal.Signals(exc.signum).name
             if exc.removed:

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from racingline.choices import GENERATED_TRACK, RANDOM_TRACK
-from racingline.errors import ConfigError, ModelError
+from racingline.errors import ConfigError, ModelError, RewardError
 from racingline.evaluate.results import EpisodeResult, EvalReport, Rollout, TrackResult
 from racingline.tracks.files import Track, TrackError, load_track
 from racingline.train.config import Config, env_settings
@@ -171,12 +171,22 @@ def _check_spaces(run: LoadedRun, env_shape: tuple[int, ...], env_action: gym.Sp
         )
     if model.action_space != env_action:
         raise ModelError(f"{run.model_path}: model acts in {model.action_space} but the environment "
-                         f"(continuous={cfg.continuous}) expects {env_action}")
+                         f"({_actions_label(cfg)}) expects {env_action}")
+
+
+def _actions_label(env_cfg) -> str:
+    """How the env's actions are set: the DeepRacer action space file, or CarRacing's ``continuous`` switch."""
+    if env_cfg.action_space is not None:
+        return f"action_space={env_cfg.action_space}"
+    return f"continuous={env_cfg.continuous}"
 
 
 # ---------------------------------------------------------------------------------------------- rollouts
-def _run_episode(run: LoadedRun, venv, *, deterministic: bool, label: str) -> Rollout:
-    """Reset ``venv`` and act with the model until the episode ends (lap, termination or truncation)."""
+def _run_episode(run: LoadedRun, venv, *, deterministic: bool, label: str, trace: Any = None) -> Rollout:
+    """Reset ``venv`` and act with the model until the episode ends (lap, termination or truncation).
+
+    ``trace``: a :class:`~racingline.deepracer.simtrace.SimTraceWriter` that records the episode's steps.
+    """
     model = run.model
     obs = venv.reset()
     base = venv.unwrapped
@@ -188,11 +198,19 @@ def _run_episode(run: LoadedRun, venv, *, deterministic: bool, label: str) -> Ro
     driven = env.sim_track.track
     total = 0.0
     reversed_steps = 0
+    discrete = isinstance(model.action_space, gym.spaces.Discrete)
+    if trace is not None:
+        trace.reset(0, first)
     while True:
         action, _ = model.predict(obs, deterministic=deterministic)
         obs, rewards, dones, infos = venv.step(action)
         info = infos[0]
+        if "reward_error" in info:  # the user's reward_function failed: say so, as training does
+            raise RewardError(info["reward_error"])
         total += float(rewards[0])
+        if trace is not None:
+            trace.step(0, info, float(rewards[0]), int(np.asarray(action).reshape(-1)[0]) if discrete else None,
+                       bool(dones[0]))
         reversed_steps += bool(info.get("reversed", False))
         path.append(tuple(info["position_m"]))
         if dones[0]:
@@ -245,12 +263,15 @@ def _seed_policy(run: LoadedRun, deterministic: bool, seed: int) -> None:
 def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str | os.PathLike], episodes: int = 1,
              max_steps: int | None = None, deterministic: bool = True, *, start_waypoint: int = 0,
              reverse: bool = False, seed: int = 0,
-             on_episode: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
+             on_episode: Callable[[EpisodeResult], None] | None = None,
+             sim_trace: str | os.PathLike | None = None) -> EvalReport:
     """Evaluate ``model`` (a run folder, a model ``.zip`` or a :class:`LoadedRun`) on each track.
 
     Each episode starts at ``start_waypoint`` in the track's own direction (or reversed). The policy is
     deterministic unless ``deterministic=False`` (actions sampled; the model's random generators, which
     are global ones, are seeded with ``seed``). ``on_episode`` is called after each episode (for progress).
+    ``sim_trace``: a folder to write DeepRacer simulation-trace CSV logs of the episodes into, one
+    evaluation stream per track (:func:`racingline.deepracer.simtrace.evaluation_stream`).
 
     Raises:
         RunError, ConfigError, ModelError, TrackError: bad run, config, model or track (message names it).
@@ -267,11 +288,18 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
                              seed=seed)
         label = _track_label(track)
         eps: list[EpisodeResult] = []
+        trace = None
+        if sim_trace is not None:
+            from racingline.deepracer.simtrace import SimTraceWriter, evaluation_stream
+
+            trace = SimTraceWriter(evaluation_stream(sim_trace, label, reverse=reverse))
         try:
             for _ in range(int(episodes)):
-                eps.append(_run_episode(run, venv, deterministic=deterministic, label=label).result)
+                eps.append(_run_episode(run, venv, deterministic=deterministic, label=label, trace=trace).result)
                 if on_episode is not None:
                     on_episode(eps[-1])
+            if trace is not None:
+                trace.close()
         finally:
             venv.close()
         is_file = isinstance(track, Track)

@@ -24,6 +24,7 @@ from gymnasium.envs.box2d.car_racing import CarRacing, FrictionDetector
 from gymnasium.error import InvalidAction
 
 from racingline.choices import OBS_MODES, RENDERERS, REWARDS
+from racingline.errors import RewardError
 from racingline.sim.car import FastCar
 from racingline.sim.geometry import SimTrack, build_sim_track
 from racingline.sim.observers import Observer, make_observer
@@ -63,7 +64,10 @@ class DeepRacerEnv(CarRacing):
         size: pixel observation side; grayscale: one channel instead of RGB.
         frame_skip: physics steps per agent step (the action repeats, rewards sum, one observation).
         reward: ``"tiles"`` (CarRacing: +1000/N per new road tile, -0.1 per frame), ``"progress"``
-            (+1000 per lap of centerline progress, signed, -0.1 per frame), or a :class:`Reward`.
+            (+1000 per lap of centerline progress, signed, -0.1 per frame), a DeepRacer reward file
+            (``"path/reward.py"``, see :mod:`racingline.deepracer.reward_file`: when its function fails,
+            the step ends the episode with the one-line message in ``info["reward_error"]``), or a
+            :class:`Reward`.
         terminate_on_off_track: end the episode when all four wheels leave the road (DeepRacer's rule).
         off_track_penalty: reward added when an episode ends that way.
         max_episode_steps: agent steps before truncation (default: 60 s of sim time).
@@ -111,8 +115,9 @@ class DeepRacerEnv(CarRacing):
             raise ValueError(f"obs: unknown observation mode {obs!r}; choose one of {', '.join(OBS_MODES)}")
         if renderer not in RENDERERS:
             raise ValueError(f"renderer: unknown renderer {renderer!r}; choose one of {', '.join(RENDERERS)}")
-        if isinstance(reward, str) and reward not in REWARDS:
-            raise ValueError(f"reward: unknown reward {reward!r}; choose one of {', '.join(REWARDS)}")
+        if isinstance(reward, str) and reward not in REWARDS and not reward.strip().lower().endswith(".py"):
+            raise ValueError(f"reward: unknown reward {reward!r}; choose one of {', '.join(REWARDS)} "
+                             "or a DeepRacer reward file (.py)")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: {render_mode!r} is not one of {self.metadata['render_modes']}")
         if int(frame_skip) < 1:
@@ -308,9 +313,15 @@ class DeepRacerEnv(CarRacing):
         prev = self.state
         self.state = state = self._snapshot(tuple(advances), tuple(scores), score_before, off_track=off_track,
                                             outside=outside, off_end=off_end)
-        reward = self.reward_fn(state, prev)
+        error = None
+        try:
+            reward = self.reward_fn(state, prev)
+        except RewardError as exc:  # a reward file's function failed: the episode ends, info carries it
+            reward, terminated, error = 0.0, True, str(exc)
         truncated = (not terminated) and self.steps >= self.max_episode_steps
         info = state.info()
+        if error is not None:
+            info["reward_error"] = error
         if outside:
             info["out_of_playfield"] = True
         if self.render_mode == "human":

@@ -79,7 +79,12 @@ def _episode_end(state: CarState, r: float, off_track_penalty: float) -> float:
 
 
 def make_reward(name: str, *, off_track_penalty: float = -100.0) -> Reward:
-    """The built-in reward ``name`` (one of :data:`racingline.choices.REWARDS`)."""
+    """The built-in reward ``name`` (one of :data:`racingline.choices.REWARDS`), or a DeepRacer reward file
+    (a path ending in ``.py``: :class:`racingline.deepracer.reward_file.FileReward`; no penalty is added)."""
+    if str(name).strip().lower().endswith(".py"):
+        from racingline.deepracer.reward_file import FileReward
+
+        return FileReward(name)
     if name == "progress":
         return ProgressReward(off_track_penalty)
     if name == "tiles":

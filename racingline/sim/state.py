@@ -116,4 +116,10 @@ class CarState:
             "track_reversed": self.track_reversed,
             "start_waypoint": self.start_waypoint,
             "closest_waypoint": self.closest_waypoint,
+            # For DeepRacer's simulation-trace logs (racingline/deepracer/simtrace.py): the heading and the
+            # front wheels' steering angle in degrees (positive = left; heading 0 = the track's +x axis).
+            "heading_deg": math.degrees(math.remainder(self.angle + math.pi / 2, math.tau)),
+            "steering_deg": math.degrees(self.steer_angle),
+            "wheels_on_road": self.wheels_on_road,
+            "track_length_m": self.track_length / self.sim.scale,
         }

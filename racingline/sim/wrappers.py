@@ -71,26 +71,35 @@ def make_env(
     renderer: str = "fast",
     continuous: bool = False,
     render_mode: str | None = None,
+    action_space: Any = None,
     **env_kwargs: Any,
 ) -> gym.Env:
     """One environment with the tutorial's per-env stack.
 
     Frame skip (``frame_skip`` physics steps per action, rewards summed, stopping at episode end), a
     ``size x size`` view, grayscale with a channel axis: observation ``uint8 (64, 64, 1)`` by default.
-    ``obs="features"`` gives the float32 feature vector instead (nothing drawn). Further keyword
-    arguments go to :class:`DeepRacerEnv`.
+    ``obs="features"`` gives the float32 feature vector instead (nothing drawn). ``action_space``: a
+    DeepRacer action space (a ``model_metadata.json`` path or an
+    :class:`~racingline.deepracer.action_space.ActionSpace`): the env is built with continuous controls and
+    wrapped in :class:`~racingline.deepracer.action_space.DeepRacerActions` (``continuous`` is then unused).
+    Further keyword arguments go to :class:`DeepRacerEnv`.
     """
-    return DeepRacerEnv(
+    env = DeepRacerEnv(
         track,
         obs=obs,
         frame_skip=frame_skip,
         size=size,
         grayscale=grayscale,
         renderer=renderer,
-        continuous=continuous,
+        continuous=continuous or action_space is not None,
         render_mode=render_mode,
         **env_kwargs,
     )
+    if action_space is None:
+        return env
+    from racingline.deepracer.action_space import DeepRacerActions
+
+    return DeepRacerActions(env, action_space)
 
 
 def _env_factory(rank: int, seed: int | None, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:

@@ -35,6 +35,7 @@ __all__ = [
     "CheckpointCallback",
     "ProgressBarCallback",
     "StopOnEventCallback",
+    "SimTraceCallback",
     "make_callbacks",
     "save_model",
 ]
@@ -196,12 +197,70 @@ class StopOnEventCallback(BaseCallback):
         return not self.stop.is_set()
 
 
+class SimTraceCallback(BaseCallback):
+    """Writes DeepRacer simulation-trace CSV logs of every env's episodes (:mod:`racingline.deepracer.simtrace`).
+
+    Fed in the training process from what SB3 returns each step (each env's ``info``, its unnormalised
+    reward from ``VecNormalize``, the actions, and the reset ``info`` after an automatic reset), so one
+    writer owns every file and workers write nothing. Files go to ``trace_dir``
+    (``<run>/sim-trace/training/racingline/training-simtrace/``); a resumed run continues the numbering.
+    Episodes still running when training ends are not written.
+    """
+
+    def __init__(self, trace_dir: str | os.PathLike, episodes_per_file: int | None = None) -> None:
+        super().__init__()
+        self.trace_dir = Path(trace_dir)
+        self.episodes_per_file = episodes_per_file
+        self.writer = None
+
+    def _on_training_start(self) -> None:
+        from gymnasium import spaces
+
+        from racingline.deepracer.simtrace import EPISODES_PER_FILE, SimTraceWriter, next_iteration, vec_reset_infos
+
+        env = self.training_env
+        self.discrete = isinstance(self.model.action_space, spaces.Discrete)
+        self.writer = SimTraceWriter(self.trace_dir, n_envs=env.num_envs,
+                                     episodes_per_file=self.episodes_per_file or EPISODES_PER_FILE,
+                                     first_iteration=next_iteration(self.trace_dir), pad_first_file=True)
+        self._reset_infos = vec_reset_infos
+        for i, info in enumerate(vec_reset_infos(env)):
+            if "position_m" in info:
+                self.writer.reset(i, info)
+
+    def _on_step(self) -> bool:
+        env = self.training_env
+        infos = self.locals["infos"]
+        dones = self.locals["dones"]
+        get_original = getattr(env, "get_original_reward", None)
+        rewards = get_original() if get_original is not None else self.locals["rewards"]
+        actions = np.asarray(self.locals["actions"]).reshape(len(infos), -1)
+        resets = None
+        for i, info in enumerate(infos):
+            done = bool(dones[i])
+            self.writer.step(i, info, float(rewards[i]), int(actions[i, 0]) if self.discrete else None, done)
+            if done:
+                resets = self._reset_infos(env) if resets is None else resets
+                if "position_m" in resets[i]:
+                    self.writer.reset(i, resets[i])
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 def make_callbacks(run: RunFolder | str | os.PathLike, checkpoint_every: int, stop: threading.Event,
-                   bar: ProgressBar | None) -> CallbackList:
+                   bar: ProgressBar | None, sim_trace: bool = False) -> CallbackList:
     """The callbacks of one ``learn`` call: progress.csv rows in ``run``, a checkpoint every
-    ``checkpoint_every`` env steps (0: none), a stop once ``stop`` is set; ``bar`` (if any) follows along."""
+    ``checkpoint_every`` env steps (0: none), a stop once ``stop`` is set; ``bar`` (if any) follows along;
+    with ``sim_trace``, DeepRacer simulation-trace logs in ``run/sim-trace/`` (:class:`SimTraceCallback`)."""
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     callbacks: list[BaseCallback] = [ProgressCsvCallback(run, bar), CheckpointCallback(run, checkpoint_every)]
+    if sim_trace:
+        from racingline.deepracer.simtrace import training_trace_dir
+
+        callbacks.append(SimTraceCallback(training_trace_dir(run.path)))
     if bar is not None:
         callbacks.append(ProgressBarCallback(bar))
     callbacks.append(StopOnEventCallback(stop))

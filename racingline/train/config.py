@@ -58,6 +58,9 @@ class EnvConfig:
     grayscale: bool = True
     frame_stack: int = 4
     continuous: bool = False
+    #: ``tiles``, ``progress``, or a DeepRacer reward file: a path ending in ``.py`` that defines
+    #: ``reward_function(params)`` (racingline.deepracer; relative as ``action_space`` is; loaded when the
+    #: config is read, then held as an absolute path).
     reward: str = "tiles"
     terminate_on_off_track: bool = False
     off_track_penalty: float = -100.0
@@ -67,6 +70,11 @@ class EnvConfig:
     start_waypoint: int | str = 0
     #: Drive the track reversed: true, false or ``random`` (per episode).
     reverse: bool | str = False
+    #: A DeepRacer ``model_metadata.json`` (discrete actions or continuous ranges of steering angle and
+    #: speed), or null for CarRacing's own actions (``continuous``). A relative path in a config file is
+    #: relative to that file's folder; on the command line, to the working folder. Checked when the config
+    #: is read; the config then holds the absolute path.
+    action_space: str | None = None
 
 
 @dataclass(frozen=True)
@@ -275,8 +283,12 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
         ok, coerced = _check(value, hints[key])
         if not ok:
             raise ConfigError(f"{source}: config key '{full}' must be {_type_name(hints[key])}, got {value!r}")
-        if full in _CHOICES and coerced not in _CHOICES[full]:
-            raise ConfigError(f"{source}: config key '{full}' must be one of {', '.join(_CHOICES[full])}, got {coerced!r}")
+        if full == "env.reward" and isinstance(coerced, str) and coerced.strip().lower().endswith(".py"):
+            pass  # a DeepRacer reward file: checked (loaded) once the whole config is read
+        elif full in _CHOICES and coerced not in _CHOICES[full]:
+            also = " or a reward file (.py) defining reward_function(params)" if full == "env.reward" else ""
+            raise ConfigError(f"{source}: config key '{full}' must be one of {', '.join(_CHOICES[full])}{also}, "
+                              f"got {coerced!r}")
         rng = RANGES.get(full)
         if rng is not None:
             for number in (coerced if isinstance(coerced, list) else [coerced]):
@@ -316,15 +328,54 @@ def _check_together(cfg: Config, source: str) -> None:
         raise ConfigError(f"{source}: config key 'eval.tracks' must name at least one track")
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
+def config_from_dict(data: dict[str, Any], source: str = "config", *, base: str | Path | None = None) -> Config:
     """Validate a plain dict (as read from YAML) and build a :class:`Config`.
 
     Raises :class:`ConfigError` naming the key for an unknown key, a wrong type, a value outside its
-    range (:data:`RANGES`) or a rule between keys (batch size within a rollout, one weight per track, ...).
+    range (:data:`RANGES`) or a rule between keys (batch size within a rollout, one weight per track, ...);
+    :class:`racingline.deepracer.action_space.ActionSpaceError` naming the file for an unusable
+    ``env.action_space``. ``base``: the folder a relative ``env.action_space`` is relative to (default:
+    the working folder).
     """
     cfg = _build(Config, data if data is not None else {}, "", source)
     _check_together(cfg, source)
-    return cfg
+    return _resolve_reward(_resolve_action_space(cfg, base), base)
+
+
+def _resolve_reward(cfg: Config, base: str | Path | None) -> Config:
+    """``cfg`` with a reward file in ``env.reward`` loaded (:class:`racingline.errors.RewardError` naming the
+    file when it cannot be) and made absolute; relative to ``base`` as ``env.action_space`` is."""
+    given = cfg.env.reward
+    if given in REWARDS:
+        return cfg
+    from racingline.deepracer.reward_file import check_reward_file
+
+    path = Path(given).expanduser()
+    shown = given
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+        shown = str(path)
+    if not path.exists():
+        check_reward_file(shown)  # one line naming the file as given
+    return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, reward=check_reward_file(path)))
+
+
+def _resolve_action_space(cfg: Config, base: str | Path | None) -> Config:
+    """``cfg`` with ``env.action_space`` checked (read and parsed) and made absolute."""
+    given = cfg.env.action_space
+    if given is None:
+        return cfg
+    from racingline.deepracer.action_space import load_action_space
+
+    path = Path(given).expanduser()
+    shown = given
+    if not path.is_absolute():
+        if base is not None:
+            path = Path(base) / path
+            shown = str(path)
+        path = Path.cwd() / path
+    load_action_space(path, name=shown)
+    return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, action_space=str(path)))
 
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
@@ -358,7 +409,7 @@ def load_config(path_or_name: str | Path = "default") -> Config:
         raise ConfigError(f"{path}: the config file is empty (start from one of {CONFIGS_DIR}, e.g. default.yaml)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of keys to values, got {type(data).__name__}")
-    return config_from_dict(data, str(path))
+    return config_from_dict(data, str(path), base=path.parent)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -9,6 +9,7 @@ A run folder (``runs/<YYYYmmdd-HHMMSS>-<name>/`` unless given) holds everything 
     checkpoints/step_<N>.zip          a model every ``checkpoint_every`` env steps (N: 9 digits), and on Ctrl-C
     checkpoints/step_<N>_vecnormalize.pkl   its statistics
     tensorboard/                      TensorBoard logs, only when ``tensorboard`` is installed
+    model_metadata.json               the DeepRacer action space trained with (only with ``env.action_space``)
 
 :class:`RunFolder` is the one owner of that layout: it creates a fresh folder (:meth:`RunFolder.create`),
 opens an existing one (:meth:`RunFolder.open`), names every file in it, finds the save to resume from
@@ -83,6 +84,7 @@ class RunFolder:
     PROGRESS_FILE = "progress.csv"
     CHECKPOINTS_DIR = "checkpoints"
     TENSORBOARD_DIR = "tensorboard"
+    MODEL_METADATA_FILE = "model_metadata.json"
     #: What a run folder holds (name -> meaning); see the module docstring.
     LAYOUT = {
         MODEL_FILE: "final Stable-Baselines3 PPO model",
@@ -92,6 +94,7 @@ class RunFolder:
         f"{CHECKPOINTS_DIR}/step_<N>.zip": "checkpoint model every checkpoint_every steps (N zero-padded to 9 digits)",
         f"{CHECKPOINTS_DIR}/step_<N>_vecnormalize.pkl": "its VecNormalize statistics",
         f"{TENSORBOARD_DIR}/": "TensorBoard logs (only when tensorboard is installed)",
+        MODEL_METADATA_FILE: "DeepRacer action space trained with (only with env.action_space)",
     }
     _STATS_SUFFIX = "_vecnormalize.pkl"
     _STEP_RE = re.compile(r"^step_(\d+)\.zip$")
@@ -198,6 +201,11 @@ class RunFolder:
     def tensorboard(self) -> Path:
         """The TensorBoard log folder, ``tensorboard/`` (used only when tensorboard is installed)."""
         return self._path / self.TENSORBOARD_DIR
+
+    @property
+    def model_metadata(self) -> Path:
+        """The DeepRacer ``model_metadata.json`` of what was trained (only runs with ``env.action_space``)."""
+        return self._path / self.MODEL_METADATA_FILE
 
     def checkpoint(self, step: int) -> Path:
         """The model path of the checkpoint at ``step`` env steps: ``checkpoints/step_<9 digits>.zip``."""

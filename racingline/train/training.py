@@ -10,6 +10,7 @@ point and saving are owned by :class:`racingline.train.runs.RunFolder`)::
     checkpoints/step_<N>.zip          a model every ``checkpoint_every`` env steps (N: 9 digits), and on Ctrl-C
     checkpoints/step_<N>_vecnormalize.pkl   its statistics
     tensorboard/                      TensorBoard logs, only when ``tensorboard`` is installed
+    model_metadata.json               the DeepRacer action space trained with (only with ``env.action_space``)
 
 Every model, statistics and config file is written atomically (a temporary name in the same folder,
 then a rename), so an interrupt never leaves a half-written file. The environments are always wrapped
@@ -40,7 +41,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from racingline.errors import ConfigError, ModelError, RacinglineError, RunError
+from racingline.deepracer.reward_file import check_reward_in_env, raise_reward_error
+from racingline.errors import ConfigError, ModelError, RacinglineError, RewardError, RunError
 from racingline.signals import Interrupted, StopSignals, blocked
 from racingline.train.callbacks import (
     PROGRESS_COLUMNS,
@@ -100,11 +102,13 @@ def resolve_config(
     n_envs: int | None = None,
     seed: int | None = None,
     tracks: Sequence[str] | None = None,
+    action_space: str | os.PathLike | None = None,
+    reward: str | os.PathLike | None = None,
 ) -> Config:
     """A config file (or name in ``configs/``), then ``key=value`` overrides, then the named options.
 
     ``tracks`` replaces ``env.track`` (one name, or a pool) and resets ``env.track_weights`` unless
-    ``sets`` gives them.
+    ``sets`` gives them. ``action_space`` sets ``env.action_space`` (a DeepRacer ``model_metadata.json``).
     """
     cfg = load_config(config)
     # --set values and the named options are applied together: keys that must agree (env.track and
@@ -121,6 +125,10 @@ def resolve_config(
         named["env.track"] = tracks[0] if len(tracks) == 1 else list(tracks)
         if "env.track_weights" not in pairs:
             named["env.track_weights"] = None
+    if action_space is not None:
+        named["env.action_space"] = os.fspath(action_space)
+    if reward is not None:
+        named["env.reward"] = os.fspath(reward)  # a built-in name or a DeepRacer reward file (.py)
     pairs.update(named)
     return apply_overrides(cfg, pairs) if pairs else cfg
 
@@ -238,6 +246,19 @@ def _load_model(cfg: Config, model_path: Path, venv, tensorboard_log: Path | Non
     return model
 
 
+def _reward_error_callback():
+    """An SB3 callback raising :class:`RewardError` when an env step reports one (``info["reward_error"]``:
+    envs in subprocess workers pass a reward file's error on as data)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class RewardErrorCallback(BaseCallback):
+        def _on_step(self) -> bool:
+            raise_reward_error(self.locals.get("infos") or ())
+            return True
+
+    return RewardErrorCallback()
+
+
 def _check_eval_tracks(cfg: Config) -> None:
     """The config's evaluation tracks must exist now, not when the run is first evaluated."""
     from racingline.evaluate.rollouts import resolve_eval_tracks
@@ -246,6 +267,40 @@ def _check_eval_tracks(cfg: Config) -> None:
         resolve_eval_tracks(specs=list(cfg.eval.tracks))
     except RacinglineError as exc:
         raise ConfigError(f"config key 'eval.tracks': {exc}") from None
+
+
+def _save_config_and_actions(run: RunFolder, cfg: Config) -> None:
+    """Write the run's ``config.yaml``; with a DeepRacer action space, first its ``model_metadata.json``
+    (what was trained: the action space, the observation as ``sensor``), which the saved config names
+    (``env.action_space: model_metadata.json``, relative to the run folder, so the run can be moved).
+
+    A reward file (``env.reward: path.py``) is copied into the run as ``reward_function.py``, a record of
+    the reward trained with; the saved config keeps naming the original (a reward module may load files
+    beside it, as examples/rewards/follow_racing_line.py does).
+    """
+    env = cfg.env
+    if env.action_space is not None:
+        from racingline.deepracer.action_space import load_action_space, write_model_metadata
+
+        space = load_action_space(env.action_space)
+        extra = {"frame_skip": cfg.env.frame_skip, "policy": cfg.ppo.policy,
+                 "net_arch": {"pi": list(cfg.ppo.net_arch_pi), "vf": list(cfg.ppo.net_arch_vf)}}
+        write_model_metadata(space, run.model_metadata, obs=cfg.env.obs, extra=extra)
+        # deepracer-utils' log loaders look for a model folder's model/model_metadata.json
+        write_model_metadata(space, run.path / "model" / "model_metadata.json", obs=cfg.env.obs, extra=extra)
+        env = dataclasses.replace(env, action_space=run.model_metadata.name)
+    if isinstance(env.reward, str) and env.reward.endswith(".py"):
+        from racingline.io import atomic_write_bytes
+
+        source = Path(env.reward)
+        copy = run.path / REWARD_FILE
+        if source.resolve() != copy.resolve():
+            atomic_write_bytes(copy, source.read_bytes())
+    run.save_config(dataclasses.replace(cfg, env=env))
+
+
+#: The copy of a run's reward file, in the run folder.
+REWARD_FILE = "reward_function.py"
 
 
 # ---------------------------------------------------------------------------------------------- train
@@ -257,6 +312,7 @@ def train(
     *,
     runs_dir: str | os.PathLike = "runs",
     total_timesteps: int | None = None,
+    sim_trace: bool = False,
 ) -> Path:
     """Train PPO for ``cfg`` (default: ``configs/default.yaml``) and return the run folder.
 
@@ -266,6 +322,8 @@ def train(
         resume: a run folder (or its name under ``runs_dir``) to continue from its newest model.
         progress: show a progress bar on stderr.
         total_timesteps: overrides ``cfg.total_timesteps`` (with ``resume``: the new total to reach).
+        sim_trace: also write DeepRacer simulation-trace CSV logs of every episode into
+            ``<run>/sim-trace/`` (:mod:`racingline.deepracer.simtrace`; a resumed run continues them).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving ``model.zip``, its statistics and a checkpoint.
@@ -288,6 +346,7 @@ def train(
         raise RunError(f"{run.path}: already trained {done} of {cfg.total_timesteps} steps; "
                        "pass a larger total (--timesteps) to continue")
     env_kw = env_kwargs(cfg.env)  # tracks resolved once: bad ones fail here, before a run folder is made
+    check_reward_in_env(env_kw, cfg.seed)  # a reward file's function that fails at once: before a folder too
     _check_policy(cfg)
     _device(cfg.ppo)
     _check_eval_tracks(cfg)
@@ -305,7 +364,7 @@ def train(
             if resume is None:
                 run = RunFolder.create(cfg.name, runs_dir, run_dir)
             run.clean_temp_files()  # left by a write that was killed
-            run.save_config(cfg)
+            _save_config_and_actions(run, cfg)
             tb = run.tensorboard if _tensorboard_available() else None
             venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats, kwargs=env_kw)
             if not stop.is_set():
@@ -325,13 +384,20 @@ def train(
             raise TrainingInterrupted(where, done, signals.signum or signal.SIGINT, removed=removed)
         try:
             bar = ProgressBar(cfg.total_timesteps, model.num_timesteps, run.name) if progress else None
-            callback = make_callbacks(run, cfg.checkpoint_every, stop, bar)
+            callback = make_callbacks(run, cfg.checkpoint_every, stop, bar, sim_trace=sim_trace)
+            callback = [_reward_error_callback(), callback]
             with _one_torch_thread(str(model.device)), (bar if bar is not None else contextlib.nullcontext()):
                 try:
                     model.learn(cfg.total_timesteps - model.num_timesteps, callback=callback,
                                 reset_num_timesteps=start_model is None, tb_log_name="PPO")
                 except (KeyboardInterrupt, Interrupted):  # a second signal: stop now, still save
                     stop.set()
+                except RewardError as exc:  # the reward file's function failed: keep what was trained
+                    with blocked():
+                        signals.ignore()
+                        run.save(model, venv)
+                    raise RewardError(f"{exc}; the model trained so far ({model.num_timesteps} steps) is saved "
+                                      f"in {run.path}") from None
                 if bar is not None:
                     bar.progress.update(bar.task, completed=model.num_timesteps)
             with blocked():

@@ -1,0 +1,1 @@
+"""DeepRacer compatibility: its reward functions, action spaces and logs."""
