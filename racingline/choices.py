@@ -10,7 +10,7 @@ from typing import Literal, get_args
 __all__ = [
     "ObsMode", "OBS_MODES", "Renderer", "RENDERERS", "RewardName", "REWARDS", "Activation", "ACTIVATIONS",
     "LrSchedule", "LR_SCHEDULES", "LineMethod", "LINE_METHODS", "LINE_ORIGINS", "Device", "DEVICES",
-    "VecEnvKind", "VEC_ENV_KINDS", "ActionSpaceType", "ACTION_SPACE_TYPES",
+    "VecEnvKind", "VEC_ENV_KINDS", "ActionSpaceType", "ACTION_SPACE_TYPES", "DriverKind", "DRIVER_KINDS",
     "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS",
 ]
 
@@ -37,6 +37,10 @@ VEC_ENV_KINDS: tuple[str, ...] = get_args(VecEnvKind)
 #: DeepRacer's ``action_space_type`` in ``model_metadata.json``: a list of actions, or steering/speed ranges.
 ActionSpaceType = Literal["discrete", "continuous"]
 ACTION_SPACE_TYPES: tuple[str, ...] = get_args(ActionSpaceType)
+
+#: Who drives a recording (racingline record --driver): the line controller, a trained model, or a person.
+DriverKind = Literal["line", "model", "human"]
+DRIVER_KINDS: tuple[str, ...] = get_args(DriverKind)
 
 #: Racing-line optimisers (racingline.lines.optimize): the centerline itself, minimum curvature (a QP),
 #: the community's K1999 iteration, the shortest path, and the fastest line by the lap-time estimate.

@@ -94,6 +94,11 @@ def register(app: typer.Typer) -> None:
             None, "--sim-trace", metavar="DIR",
             help="Also write DeepRacer simulation-trace CSV logs of the episodes into DIR/sim-trace/evaluation/ "
                  "(one stream per track; DIR may be the run folder). Open DIR with deepracer-utils' DeepRacerLog."),
+        record: Path | None = typer.Option(
+            None, "--record", metavar="DATASET",
+            help="Also record every episode (observations, actions, rewards, car state) into this Minari dataset "
+                 "folder (see `racingline record`)."),
+        record_append: bool = typer.Option(False, "--record-append", help="With --record: add to an existing dataset."),
         stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the deterministic policy."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
@@ -111,6 +116,12 @@ def register(app: typer.Typer) -> None:
         _check_positive("--max-steps", max_steps)
         check_output(json_out, "--json")
         check_output_dir(sim_trace, "--sim-trace")
+        if record is not None:
+            from racingline.record.recorder import check_dataset_path
+
+            check_dataset_path(record, record_append, what="--record")
+        elif record_append:
+            fail("--record-append: needs --record DATASET", code=2)
         # Tracks given on the command line are checked before the model is loaded (a bad one fails at once).
         chosen = resolve_eval_tracks(track, tracks) if (track or tracks) else None
         run = _load_run(model, runs_dir, sets)
@@ -129,7 +140,8 @@ def register(app: typer.Typer) -> None:
             report = evaluate(run, chosen, episodes=episodes or eval_cfg.episodes,
                               max_steps=max_steps if max_steps is not None else eval_cfg.max_steps,
                               deterministic=not stochastic, start_waypoint=start_waypoint, reverse=reverse,
-                              seed=seed, on_episode=_progress, sim_trace=sim_trace)
+                              seed=seed, on_episode=_progress, sim_trace=sim_trace, record=record,
+                              record_append=record_append)
         Console().print(_report_table(report))
         if json_out is not None:
             text = json.dumps(report.to_dict(), indent=2) + "\n"
@@ -137,6 +149,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {json_out}")
         if sim_trace is not None:
             typer.echo(f"wrote simulation-trace logs to {sim_trace / 'sim-trace' / 'evaluation'}")
+        if record is not None:
+            typer.echo(f"recorded the episodes into {record}")
 
     @app.command("plot-trajectories")
     @reports_errors

@@ -51,12 +51,16 @@ def register(app: typer.Typer) -> None:
             False, "--sim-trace",
             help="Also write DeepRacer simulation-trace CSV logs of every episode into RUN/sim-trace/ "
                  "(open RUN with deepracer-utils' DeepRacerLog)."),
+        record_every: int | None = typer.Option(
+            None, "--record-every", metavar="N", min=1,
+            help="Record every N-th episode of the first environment (observations, actions, rewards, car state) "
+                 "into the Minari dataset RUN/recordings/ (see `racingline record --info`)."),
     ) -> None:
         """Train a PPO agent; writes model.zip, vecnormalize.pkl, config.yaml, progress.csv and checkpoints."""
         try:
             with raising():  # until training installs its own handlers (it saves what exists)
                 _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
-                       action_space, reward, sim_trace=sim_trace)
+                       action_space, reward, sim_trace=sim_trace, record_every=record_every)
         except (KeyboardInterrupt, Interrupted) as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
             typer.echo(f"error: interrupted by {signal.Signals(signum).name} before training started: nothing "
@@ -64,7 +68,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(exit_code(signum)) from None
 
     def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
-               action_space=None, reward=None, sim_trace=False) -> None:
+               action_space=None, reward=None, sim_trace=False, record_every=None) -> None:
         from racingline.train import training
 
         _check_run_outputs(run_dir, runs_dir, resume)  # before any work: the run's folder can be written
@@ -82,7 +86,8 @@ def register(app: typer.Typer) -> None:
                                           seed=seed, tracks=track, action_space=action_space, reward=reward)
         try:
             run = training.train(cfg, run_dir=run_dir, resume=resume, progress=progress, runs_dir=runs_dir,
-                                 total_timesteps=timesteps if resume is not None else None, sim_trace=sim_trace)
+                                 total_timesteps=timesteps if resume is not None else None, sim_trace=sim_trace,
+                                 record_every=record_every)
         except training.TrainingInterrupted as exc:
             name = signal.Signals(exc.signum).name
             if exc.removed:

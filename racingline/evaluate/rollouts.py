@@ -8,6 +8,7 @@ statistics, frozen), swapping only the track, the start waypoint, the direction 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -113,7 +114,8 @@ def _env_settings(cfg: Config, track: Track | str, *, start_waypoint: int, rever
 
 
 def make_eval_env(run: LoadedRun, track: Track | str, *, start_waypoint: int = 0, reverse: bool = False,
-                  max_steps: int | None = None, seed: int = 0, frame_sink: Callable[[np.ndarray], None] | None = None):
+                  max_steps: int | None = None, seed: int = 0, frame_sink: Callable[[np.ndarray], None] | None = None,
+                  record: Any = None):
     """One evaluation env built exactly like the run's training envs, on ``track``.
 
     ``DummyVecEnv`` of one ``Monitor(make_env(...))`` with the run config's env settings except the track,
@@ -121,14 +123,12 @@ def make_eval_env(run: LoadedRun, track: Track | str, *, start_waypoint: int = 0
     the saved ``VecNormalize`` statistics frozen (``training=False, norm_reward=False``); and, like SB3
     does at training time, ``VecTransposeImage`` for channel-last image observations. ``frame_sink``
     receives every full rendered frame of the first episode (``rgb_array``, ``(400, 600, 3)`` uint8).
+    ``record``: a :class:`~racingline.record.wrapper.RecordSpec`; the episodes are recorded into its dataset.
 
     Raises:
         ModelError: the model's observation or action space does not fit this env (both shapes named).
     """
-    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
-    from stable_baselines3.common.vec_env import VecTransposeImage
-
-    from racingline.sim.wrappers import make_vec_env
+    from racingline.sim.wrappers import make_env
 
     cfg = run.config
     if isinstance(track, str) and track == RANDOM_TRACK:
@@ -137,19 +137,46 @@ def make_eval_env(run: LoadedRun, track: Track | str, *, start_waypoint: int = 0
     kw = _env_settings(cfg, track, start_waypoint=start_waypoint, reverse=reverse, max_steps=max_steps,
                        render_mode="rgb_array" if frame_sink is not None else None)
     try:
-        venv = make_vec_env(1, seed=seed, frame_stack=cfg.env.frame_stack, norm_reward=False, norm_obs=False,
-                            gamma=cfg.ppo.gamma, vec_env="dummy", **kw)
+        env = make_env(**kw)
     except (TypeError, ValueError) as exc:
         if isinstance(exc, (TrackError, ConfigError)):
             raise
         raise ConfigError(f"{run.run_dir / CONFIG_FILE}: env settings cannot build an environment ({exc})") from None
+    if record is not None:
+        from racingline.record.wrapper import RecordEpisodes
+
+        env = RecordEpisodes(env, record)
     if frame_sink is not None:
-        dummy = venv.unwrapped
-        dummy.envs[0] = _FrameRecorder(dummy.envs[0], frame_sink)
+        env = _FrameRecorder(env, frame_sink)
+    return wrap_for_model(run, env, seed=seed)
+
+
+def wrap_for_model(run: LoadedRun, env: gym.Env, *, seed: int | None = None):
+    """``env`` (one env, as :func:`racingline.make_env` makes) inside ``run``'s observation stack: a
+    ``DummyVecEnv`` of ``Monitor(env)``, ``VecFrameStack`` when the run stacks frames, its ``VecNormalize``
+    statistics frozen, and ``VecTransposeImage`` for channel-last images; the model's spaces checked.
+
+    Raises:
+        ModelError: the model's observation or action space does not fit (both named); ``env`` is closed.
+    """
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
+
+    cfg = run.config
+    venv = DummyVecEnv([lambda: Monitor(env, info_keywords=("progress", "lap_complete"))])
+    if seed is not None:
+        venv.seed(seed)
+    if cfg.env.frame_stack > 1:
+        venv = VecFrameStack(venv, n_stack=cfg.env.frame_stack)
     space = venv.observation_space
     transpose = is_image_space(space) and not is_image_space_channels_first(space)
     env_shape = VecTransposeImage.transpose_space(space).shape if transpose else space.shape
-    _check_spaces(run, env_shape, venv.action_space)
+    try:
+        _check_spaces(run, env_shape, venv.action_space)
+    except ModelError:
+        venv.close()
+        raise
     if run.stats_path is not None:
         venv = load_vecnormalize(run.stats_path, venv)
         venv.training = False
@@ -264,7 +291,8 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
              max_steps: int | None = None, deterministic: bool = True, *, start_waypoint: int = 0,
              reverse: bool = False, seed: int = 0,
              on_episode: Callable[[EpisodeResult], None] | None = None,
-             sim_trace: str | os.PathLike | None = None) -> EvalReport:
+             sim_trace: str | os.PathLike | None = None, record: str | os.PathLike | None = None,
+             record_append: bool = False) -> EvalReport:
     """Evaluate ``model`` (a run folder, a model ``.zip`` or a :class:`LoadedRun`) on each track.
 
     Each episode starts at ``start_waypoint`` in the track's own direction (or reversed). The policy is
@@ -272,6 +300,8 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
     are global ones, are seeded with ``seed``). ``on_episode`` is called after each episode (for progress).
     ``sim_trace``: a folder to write DeepRacer simulation-trace CSV logs of the episodes into, one
     evaluation stream per track (:func:`racingline.deepracer.simtrace.evaluation_stream`).
+    ``record``: a dataset folder to record every episode into (:mod:`racingline.record`); ``record_append``
+    adds to an existing one.
 
     Raises:
         RunError, ConfigError, ModelError, TrackError: bad run, config, model or track (message names it).
@@ -283,27 +313,48 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
         raise TrackError("tracks: none given to evaluate on")
     _seed_policy(run, deterministic, seed)
     results: list[TrackResult] = []
-    for track in loaded:
-        venv = make_eval_env(run, track, start_waypoint=start_waypoint, reverse=reverse, max_steps=max_steps,
-                             seed=seed)
-        label = _track_label(track)
-        eps: list[EpisodeResult] = []
-        trace = None
-        if sim_trace is not None:
-            from racingline.deepracer.simtrace import SimTraceWriter, evaluation_stream
+    spec = None
+    if record is not None:
+        from racingline.record.wrapper import RecordSpec
 
-            trace = SimTraceWriter(evaluation_stream(sim_trace, label, reverse=reverse))
-        try:
-            for _ in range(int(episodes)):
-                eps.append(_run_episode(run, venv, deterministic=deterministic, label=label, trace=trace).result)
-                if on_episode is not None:
-                    on_episode(eps[-1])
-            if trace is not None:
-                trace.close()
-        finally:
-            venv.close()
-        is_file = isinstance(track, Track)
-        results.append(TrackResult(track=label, source=track.source if is_file else None,
-                                   length_m=track.length_m if is_file else None, episodes=eps))
+        cfg = run.config
+        spec = RecordSpec(record, shared=True, append=record_append,
+                          meta={"driver": f"model:{run.run_dir}", "obs": cfg.env.obs, "frame_stack": cfg.env.frame_stack,
+                                "config": {**dataclasses.asdict(cfg.env), "track": None}, "config_name": cfg.name},
+                          episode_meta={"driver": f"model:{run.run_dir}", "deterministic": bool(deterministic)})
+    try:
+        for track in loaded:
+            results.append(_evaluate_track(run, track, episodes, max_steps, deterministic, start_waypoint, reverse,
+                                           seed, on_episode, sim_trace, spec))
+    finally:
+        if spec is not None:
+            spec.close()
     return EvalReport(model=str(run.model_path), run_dir=str(run.run_dir), deterministic=bool(deterministic),
                       max_steps=max_steps, tracks=results)
+
+
+def _evaluate_track(run: LoadedRun, track: Track | str, episodes: int, max_steps: int | None, deterministic: bool,
+                    start_waypoint: int, reverse: bool, seed: int, on_episode: Any, sim_trace: Any,
+                    spec: Any) -> TrackResult:
+    """Evaluate ``episodes`` episodes on one track (see :func:`evaluate`)."""
+    venv = make_eval_env(run, track, start_waypoint=start_waypoint, reverse=reverse, max_steps=max_steps,
+                         seed=seed, record=spec)
+    label = _track_label(track)
+    eps: list[EpisodeResult] = []
+    trace = None
+    if sim_trace is not None:
+        from racingline.deepracer.simtrace import SimTraceWriter, evaluation_stream
+
+        trace = SimTraceWriter(evaluation_stream(sim_trace, label, reverse=reverse))
+    try:
+        for _ in range(int(episodes)):
+            eps.append(_run_episode(run, venv, deterministic=deterministic, label=label, trace=trace).result)
+            if on_episode is not None:
+                on_episode(eps[-1])
+        if trace is not None:
+            trace.close()
+    finally:
+        venv.close()
+    is_file = isinstance(track, Track)
+    return TrackResult(track=label, source=track.source if is_file else None,
+                       length_m=track.length_m if is_file else None, episodes=eps)

@@ -102,11 +102,16 @@ def make_env(
     return DeepRacerActions(env, action_space)
 
 
-def _env_factory(rank: int, seed: int | None, env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
+def _env_factory(rank: int, seed: int | None, env_kwargs: dict[str, Any], record: Any = None) -> Callable[[], gym.Env]:
     def _init() -> gym.Env:
         from stable_baselines3.common.monitor import Monitor
 
-        env = Monitor(make_env(**env_kwargs), info_keywords=("progress", "lap_complete"))
+        env = make_env(**env_kwargs)
+        if record is not None:
+            from racingline.record.wrapper import RecordEpisodes
+
+            env = RecordEpisodes(env, record)
+        env = Monitor(env, info_keywords=("progress", "lap_complete"))
         if seed is not None:
             env.reset(seed=seed + rank)
             env.action_space.seed(seed + rank)
@@ -124,6 +129,7 @@ def make_vec_env(
     norm_obs: bool = False,
     gamma: float = 0.99,
     vec_env: str = "auto",
+    record: Any = None,
     **env_kwargs: Any,
 ):
     """The tutorial's vectorised stack: ``n_envs`` x :func:`make_env`, ``VecFrameStack``, ``VecNormalize``.
@@ -136,6 +142,8 @@ def make_vec_env(
         norm_reward / norm_obs: ``VecNormalize`` switches (tutorial: rewards only).
         gamma: discount used by ``VecNormalize`` for reward scaling.
         vec_env: ``"auto"``, ``"split"``, ``"subproc"`` (``SubprocVecEnv``) or ``"dummy"`` (``DummyVecEnv``).
+        record: a :class:`~racingline.record.wrapper.RecordSpec`: env 0 records its episodes (every
+            ``record.every``-th) into that dataset, in the process it runs in.
         env_kwargs: passed to :func:`make_env` (``track``, ``obs``, ``frame_skip``, ...).
 
     Returns:
@@ -146,7 +154,7 @@ def make_vec_env(
     obs_mode = env_kwargs.get("obs", "pixels")
     if frame_stack is None:
         frame_stack = 4 if obs_mode == "pixels" else 1
-    fns = [_env_factory(i, seed, env_kwargs) for i in range(n_envs)]
+    fns = [_env_factory(i, seed, env_kwargs, record if i == 0 else None) for i in range(n_envs)]
     if vec_env == "auto":
         vec_env = "split" if n_envs > 1 else "dummy"
     if vec_env == "split":

@@ -85,6 +85,7 @@ class RunFolder:
     CHECKPOINTS_DIR = "checkpoints"
     TENSORBOARD_DIR = "tensorboard"
     MODEL_METADATA_FILE = "model_metadata.json"
+    RECORDINGS_DIR = "recordings"
     #: What a run folder holds (name -> meaning); see the module docstring.
     LAYOUT = {
         MODEL_FILE: "final Stable-Baselines3 PPO model",
@@ -95,6 +96,7 @@ class RunFolder:
         f"{CHECKPOINTS_DIR}/step_<N>_vecnormalize.pkl": "its VecNormalize statistics",
         f"{TENSORBOARD_DIR}/": "TensorBoard logs (only when tensorboard is installed)",
         MODEL_METADATA_FILE: "DeepRacer action space trained with (only with env.action_space)",
+        f"{RECORDINGS_DIR}/": "Minari dataset of recorded training episodes (only with --record-every)",
     }
     _STATS_SUFFIX = "_vecnormalize.pkl"
     _STEP_RE = re.compile(r"^step_(\d+)\.zip$")
@@ -206,6 +208,11 @@ class RunFolder:
     def model_metadata(self) -> Path:
         """The DeepRacer ``model_metadata.json`` of what was trained (only runs with ``env.action_space``)."""
         return self._path / self.MODEL_METADATA_FILE
+
+    @property
+    def recordings(self) -> Path:
+        """The Minari dataset of training episodes recorded with ``--record-every``."""
+        return self._path / self.RECORDINGS_DIR
 
     def checkpoint(self, step: int) -> Path:
         """The model path of the checkpoint at ``step`` env steps: ``checkpoints/step_<9 digits>.zip``."""

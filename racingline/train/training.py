@@ -135,13 +135,13 @@ def resolve_config(
 
 # ---------------------------------------------------------------------------------------------- env and model
 def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike | None = None,
-                  kwargs: dict[str, Any] | None = None):
+                  kwargs: dict[str, Any] | None = None, record: Any = None):
     """The training ``VecNormalize`` env of ``cfg`` (``make_vec_env``), optionally with saved statistics.
 
     ``kwargs``: ``env_kwargs(cfg.env)`` when the caller has already resolved the track pool (it is
     resolved once, in this process; workers receive the loaded tracks). Subprocess workers start with
     SIGINT/SIGTERM blocked, ignore Ctrl-C (the training process handles it) and die with this process
-    (:mod:`racingline.signals`).
+    (:mod:`racingline.signals`). ``record``: a :class:`~racingline.record.wrapper.RecordSpec` for env 0.
     """
     from stable_baselines3.common.vec_env import VecNormalize
 
@@ -151,7 +151,7 @@ def build_vec_env(cfg: Config, seed: int | None = None, stats: str | os.PathLike
         kwargs = env_kwargs(cfg.env)
     venv = make_vec_env(cfg.n_envs, seed=cfg.seed if seed is None else seed, frame_stack=cfg.env.frame_stack,
                         norm_reward=cfg.norm_reward, norm_obs=cfg.norm_obs, gamma=cfg.ppo.gamma,
-                        vec_env=cfg.vec_env, **kwargs)
+                        vec_env=cfg.vec_env, record=record, **kwargs)
     if stats is not None:
         return load_vecnormalize(stats, venv.venv if isinstance(venv, VecNormalize) else venv)
     if not isinstance(venv, VecNormalize):
@@ -304,6 +304,20 @@ REWARD_FILE = "reward_function.py"
 
 
 # ---------------------------------------------------------------------------------------------- train
+def _record_spec(run: RunFolder, cfg: Config, every: int | None) -> Any:
+    """The :class:`~racingline.record.wrapper.RecordSpec` of ``--record-every`` (``None`` when not recording)."""
+    if every is None:
+        return None
+    if int(every) < 1:
+        raise ConfigError(f"record_every={every}: must be at least 1 (episodes)")
+    from racingline.record.wrapper import RecordSpec
+
+    driver = f"training:{run.name}"
+    meta = {"driver": driver, "obs": cfg.env.obs, "frame_stack": cfg.env.frame_stack, "config_name": cfg.name,
+            "config": {**dataclasses.asdict(cfg.env), "track": None}, "record_every": int(every)}
+    return RecordSpec(run.recordings, every=int(every), meta=meta, append=True, episode_meta={"driver": driver})
+
+
 def train(
     cfg: Config | None = None,
     run_dir: str | os.PathLike | None = None,
@@ -313,6 +327,7 @@ def train(
     runs_dir: str | os.PathLike = "runs",
     total_timesteps: int | None = None,
     sim_trace: bool = False,
+    record_every: int | None = None,
 ) -> Path:
     """Train PPO for ``cfg`` (default: ``configs/default.yaml``) and return the run folder.
 
@@ -324,6 +339,8 @@ def train(
         total_timesteps: overrides ``cfg.total_timesteps`` (with ``resume``: the new total to reach).
         sim_trace: also write DeepRacer simulation-trace CSV logs of every episode into
             ``<run>/sim-trace/`` (:mod:`racingline.deepracer.simtrace`; a resumed run continues them).
+        record_every: record every this many episodes of the first env into the Minari dataset
+            ``<run>/recordings/`` (:mod:`racingline.record`; a resumed run adds to it).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving ``model.zip``, its statistics and a checkpoint.
@@ -366,7 +383,8 @@ def train(
             run.clean_temp_files()  # left by a write that was killed
             _save_config_and_actions(run, cfg)
             tb = run.tensorboard if _tensorboard_available() else None
-            venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats, kwargs=env_kw)
+            venv = build_vec_env(cfg, seed=cfg.seed + done, stats=stats, kwargs=env_kw,
+                                 record=_record_spec(run, cfg, record_every))
             if not stop.is_set():
                 model = build_model(cfg, venv, tb) if start_model is None \
                     else _load_model(cfg, start_model, venv, tb)
