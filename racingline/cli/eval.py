@@ -51,28 +51,41 @@ def _write_or_fail(out: Path, write) -> None:
         fail(f"{out}: cannot write ({exc.strerror or exc})")
 
 
-def _report_table(report):
+def _line_lap_s(episodes) -> float | None:
+    import statistics
+
+    laps = [e.line_lap_time_s for e in episodes if e.line_lap_time_s is not None]
+    return float(statistics.median(laps)) if laps else None
+
+
+def _report_table(report, line_gap: bool = False):
     from rich.table import Table
 
     table = Table(title=f"{report.model} ({'deterministic' if report.deterministic else 'stochastic'} policy)")
     table.add_column("track", no_wrap=True)
-    for name in ("lap", "steps", "time s", "prog %", "off", "rev", "reward"):
+    names = ("lap", "steps", "time s", "prog %", "off", "rev", "reward") + (("line s", "x line") if line_gap else ())
+    for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     for t in report.tracks:
         n = len(t.episodes)
         name = f"{t.track} (reversed)" if t.episodes and t.episodes[0].track_reversed else t.track
         lap = ("yes" if t.laps_completed else "no") if n == 1 else f"{t.laps_completed}/{n}"
         rev = ("yes" if t.reversed_episodes else "no") if n == 1 else f"{t.reversed_episodes}/{n}"
+        gap = (_fmt(_line_lap_s(t.episodes)), _fmt(t.median_line_ratio, ".3f")) if line_gap else ()
         table.add_row(name, lap, _fmt(t.median_lap_steps, ".0f"), _fmt(t.median_lap_time_s),
-                      f"{t.mean_progress_pct:.1f}", str(t.off_track_count), rev, f"{t.mean_reward:.1f}")
+                      f"{t.mean_progress_pct:.1f}", str(t.off_track_count), rev, f"{t.mean_reward:.1f}", *gap)
     s = report.summary()
     table.add_section()
     table.add_row("all", f"{s['laps_completed']}/{s['laps_attempted']}",
                   _fmt(s["median_lap_steps"], ".0f"), _fmt(s["median_lap_time_s"]), f"{s['mean_progress_pct']:.1f}",
                   str(s["off_track_count"]), f"{s['reversed_episodes']}/{s['laps_attempted']}",
-                  f"{s['mean_reward']:.1f}", style="bold")
+                  f"{s['mean_reward']:.1f}", *(("", _fmt(s["median_line_ratio"], ".3f")) if line_gap else ()),
+                  style="bold")
     table.caption = ("lap: laps completed; steps, time s: lap length (median of completed laps); prog %: mean "
-                     "progress; off: off-track excursions; rev: drove the wrong way; reward: mean episode reward")
+                     "progress; off: off-track excursions; rev: drove the wrong way; reward: mean episode reward"
+                     + ("; line s: the best racing line's lap (mincurv or mintime), driven by the line controller "
+                        "from the same start and direction; x line: lap time over it (median of completed laps)"
+                        if line_gap else ""))
     return table
 
 
@@ -99,6 +112,10 @@ def register(app: typer.Typer) -> None:
             help="Also record every episode (observations, actions, rewards, car state) into this Minari dataset "
                  "folder (see `racingline record`)."),
         record_append: bool = typer.Option(False, "--record-append", help="With --record: add to an existing dataset."),
+        line_gap: bool = typer.Option(
+            True, "--line-gap/--no-line-gap",
+            help="Compare each lap with the best racing line (mincurv or mintime) driven by the line controller "
+                 "from the same start and direction (cached in ~/.cache/racingline/line_laps)."),
         stochastic: bool = typer.Option(False, "--stochastic", help="Sample actions instead of the deterministic policy."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
@@ -141,8 +158,8 @@ def register(app: typer.Typer) -> None:
                               max_steps=max_steps if max_steps is not None else eval_cfg.max_steps,
                               deterministic=not stochastic, start_waypoint=start_waypoint, reverse=reverse,
                               seed=seed, on_episode=_progress, sim_trace=sim_trace, record=record,
-                              record_append=record_append)
-        Console().print(_report_table(report))
+                              record_append=record_append, line_gap=line_gap)
+        Console().print(_report_table(report, line_gap))
         if json_out is not None:
             text = json.dumps(report.to_dict(), indent=2) + "\n"
             _write_or_fail(json_out, lambda: atomic_write_text(json_out, text))
@@ -161,15 +178,17 @@ def register(app: typer.Typer) -> None:
         tracks: list[str] = typer.Option([], "--tracks", help=_TRACKS_HELP),
         out: Path | None = typer.Option(None, "--out", "-o",
                                         help="PNG to write. Default: trajectories.png in the run folder."),
-        max_steps: int | None = typer.Option(None, "--max-steps",
-                                             help="Agent steps per rollout. Default: the run config's limit."),
+        max_steps: int | None = typer.Option(
+            None, "--max-steps",
+            help="Agent steps per rollout. Default: the run config's eval.max_steps, as `racingline eval`."),
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         cols: int | None = typer.Option(None, "--cols", help="Panels per row. Default: a square-ish grid."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
         sets: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     ) -> None:
-        """Draw the car's path (red) from a deterministic rollout on each track, in a grid of track maps."""
+        """Draw the car's path, coloured by speed, from a deterministic rollout on each track, in a grid of track
+        maps: the road at the width the simulated car drives on, the start line and the driving direction."""
         from racingline.evaluate.plots import default_plot_tracks, plot_trajectories
         from racingline.evaluate.rollouts import resolve_eval_tracks
 

@@ -12,6 +12,7 @@ import typer
 
 from racingline.choices import LINE_METHODS
 from racingline.cli.common import check_output, fail, reports_errors
+from racingline.lines.compare import DEFAULT_COMPARE_METHODS
 from racingline.lines.export import DEFAULT_ACTIONS, FORMATS, MAX_ACTIONS, MIN_ACTIONS
 
 line_app = typer.Typer(help="Racing lines: measure the car's limits, optimise a line, drive it, export and draw it.",
@@ -264,3 +265,124 @@ def show_cmd(
     typer.echo(f"wrote {target}: {len(loaded)} line(s) on {first.track_name}")
     for path, line in zip(lines, loaded):
         typer.echo(f"  {path}: {line.method}, margin {line.margin_m:.3f} m, lap estimate {_lap_estimate(line)}")
+
+
+@line_app.command("extract")
+@reports_errors
+def extract_cmd(
+    model: Path = typer.Option(..., "--model", "-m", help="Run folder (or model .zip) whose agent drives."),
+    track: str = typer.Option(..., "--track", "-t", help="Track name or .npy path."),
+    reverse: bool = typer.Option(False, "--reverse", help="Drive the track the other way."),
+    episodes: int = typer.Option(1, "--episodes", "-n", min=1,
+                                 help="Episodes to drive, their starts spread evenly round the track from "
+                                      "--start-waypoint (a deterministic policy repeats a lap from one start)."),
+    start_waypoint: int = typer.Option(0, "--start-waypoint", min=0, help="Waypoint the first episode starts from."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
+                                         help="Agent steps per episode. Default: the run config's eval.max_steps."),
+    spacing_m: float = typer.Option(0.1, "--spacing-m", min=0.01, max=1.0, help="Distance between line points, m."),
+    smooth_m: float = typer.Option(0.15, "--smooth-m", min=0.0, max=2.0,
+                                   help="Smoothing (a Gaussian's standard deviation, metres of path; 0: none)."),
+    out: Path = typer.Option(..., "--out", help="Line file to write (.npz)."),
+) -> None:
+    """Drive a trained agent and save the racing line of its fastest clean lap (complete, never off the road).
+
+    The lap is resampled along the track and lightly smoothed; the line keeps the driven speeds and lap time.
+    Export it like any line: `racingline line export LINE --format py` (or npy, csv, model_metadata.json).
+    """
+    from rich.console import Console
+
+    from racingline.lines.extract import extract_from_model
+    from racingline.lines.line import save_line
+    from racingline.tracks.files import load_track
+
+    check_output(out, "--out")
+    loaded = load_track(track)  # a bad track fails before the model is loaded
+    with Console(stderr=True).status("driving...") as status:
+        done = [0]
+
+        def on_episode(ro) -> None:
+            done[0] += 1
+            r = ro.result
+            lap = f"lap {r.lap_time_s:.2f} s" if r.lap_complete else f"no lap, {r.progress_pct:.0f}%"
+            status.update(f"driving: {done[0]}/{episodes} episodes done (last: {lap})")
+
+        line, best, rollouts = extract_from_model(model, loaded, reverse=reverse, episodes=episodes,
+                                                  start_waypoint=start_waypoint, max_steps=max_steps,
+                                                  spacing_m=spacing_m, smooth_m=smooth_m, on_episode=on_episode)
+    save_line(line, out)
+    r = best.result
+    clean = sum(ro.result.lap_complete and ro.result.off_track_count == 0 for ro in rollouts)
+    typer.echo(f"wrote {out}: {_describe(line)}")
+    typer.echo(f"lap:         {r.lap_time_s:.2f} s driven (standing start at waypoint {r.start_waypoint}; "
+               f"{clean} of {len(rollouts)} episodes lapped cleanly)")
+    typer.echo(f"fit:         the line is at most {line.meta['fit_max_m']:.3f} m from the driven path "
+               f"(mean {line.meta['fit_mean_m']:.3f} m)")
+    typer.echo(f"export:      racingline line export {out} --format py (or npy, csv, model_metadata.json)")
+
+
+@line_app.command("compare")
+@reports_errors
+def compare_cmd(
+    track: list[str] = typer.Option(..., "--track", "-t",
+                                    help="Track name or .npy path; repeat it for a grid of tracks."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="Also drive this run's agent (run folder or .zip)."),
+    lines: list[Path] = typer.Option([], "--line", help="Also drive this line file (.npz) on its track; repeatable."),
+    methods: str = typer.Option(",".join(DEFAULT_COMPARE_METHODS), "--methods",
+                                help=f"Optimisers to draw, comma-separated ('' for none): {', '.join(LINE_METHODS)}."),
+    reverse: bool = typer.Option(False, "--reverse", help="Drive every track the other way."),
+    by_speed: bool = typer.Option(False, "--by-speed", help="Colour each path by its speed (one colour bar)."),
+    margin_m: float = typer.Option(0.05, "--margin-m", min=0.0,
+                                   help="The optimisers' margin inside the simulated road's edge, m."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1,
+                                         help="The agent's step limit. Default: the run config's eval.max_steps."),
+    cols: int | None = typer.Option(None, "--cols", min=1, help="Panels per row. Default: a square-ish grid."),
+    limits_path: Path | None = typer.Option(None, "--limits", help=_LIMITS_HELP),
+    out: Path = typer.Option(..., "--out", help="Picture to write (.png)."),
+) -> None:
+    """Draw optimised lines, line files and an agent's driven line over tracks, with the laps they drove.
+
+    Every lap in the legend is driven in the simulator from a standing start at waypoint 0: lines by the line
+    controller, the agent by its deterministic policy (never an estimate). Several --track: a grid.
+    """
+    from rich.console import Console
+
+    from racingline.lines.compare import compare_track, plot_compare
+    from racingline.lines.line import LineError, load_line
+    from racingline.lines.plots import check_picture_path
+    from racingline.tracks.files import load_track
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    for m in chosen:
+        _check_choice("--methods", m, LINE_METHODS, "method")
+    if not chosen and not lines and model is None:
+        fail("--methods '': nothing to draw; give --methods, --line or --model", code=2)
+    check_output(out, "--out")
+    check_picture_path(out)
+    loaded = [load_track(t) for t in track]
+    files = [(path, load_line(path)) for path in lines]
+    per_track: list[list] = [[] for _ in loaded]
+    for path, line in files:
+        where = [i for i, t in enumerate(loaded) if t.name == line.track_name]
+        if not where or bool(line.reverse) != bool(reverse):
+            made = f"{line.track_name}{' reversed' if line.reverse else ''}"
+            given = ", ".join(f"{t.name}{' reversed' if reverse else ''}" for t in loaded)
+            raise LineError(f"{path}: made for {made}, which is not among the tracks compared ({given})")
+        _track_for(line, path, track[where[0]])  # the line fits that track file
+        for i in where:
+            per_track[i].append((path.name.removesuffix(".npz"), line))
+    limits = _load_limits(limits_path) if limits_path is not None else None
+    from racingline.train.runs import load_run
+
+    run = load_run(model) if model is not None else None  # a bad run fails before any driving
+    comparisons = []
+    with Console(stderr=True).status("driving...") as status:
+        for t, given in zip(loaded, per_track):
+            status.update(f"driving the lines on {t.name}...")
+            comparisons.append(compare_track(t, reverse=reverse, methods=chosen, lines=given, model=run,
+                                             margin_m=margin_m, limits=limits, max_steps=max_steps))
+    plot_compare(comparisons, out, cols=cols, by_speed=by_speed)
+    typer.echo(f"wrote {out}: {len(comparisons)} track(s)")
+    for comp in comparisons:
+        typer.echo(f"  {comp.title}")
+        for p in comp.paths:
+            typer.echo(f"    {p.label}")

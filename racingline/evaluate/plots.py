@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from racingline.errors import ConfigError
@@ -28,10 +27,7 @@ __all__ = [
     "record_gif",
 ]
 
-_ROAD = "#6b6b6b"
-_EDGE = "#e8e8e8"
 _PATH = "#e4002b"
-_START = "#1f77b4"
 
 
 def default_plot_tracks() -> list[Path]:
@@ -64,41 +60,56 @@ def rollout_title(ro: Rollout) -> str:
     return f"{name}\nprogress {r.progress_pct:.0f}% · {lap}"
 
 
-def _draw_road(ax, track: Track) -> None:
-    inside, outside = track.inside, track.outside
-    nxt = np.roll(np.arange(track.n_waypoints), -1)
-    quads = np.stack([inside, inside[nxt], outside[nxt], outside], axis=1)
-    ax.add_collection(PolyCollection(quads, facecolors=_ROAD, edgecolors=_ROAD, linewidths=0.5, zorder=1))
-    for edge in (inside, outside):
-        loop = np.vstack([edge, edge[:1]])
-        ax.plot(loop[:, 0], loop[:, 1], color=_EDGE, linewidth=0.8, zorder=2)
+def _driving_track(ro: Rollout) -> Track:
+    """The rollout's track in the direction driven, its waypoint 0 at the episode's start (for the start
+    line and the direction arrow)."""
+    track = ro.track.reversed() if ro.result.track_reversed else ro.track
+    k = int(ro.result.start_waypoint) % track.n_waypoints
+    if k:
+        track = Track(name=track.name, waypoints=np.roll(track.waypoints, -k, axis=0), source=track.source)
+    return track
 
 
 def trajectory_figure(rollouts: Sequence[Rollout], *, cols: int | None = None, panel_in: float = 4.0) -> Figure:
-    """A grid with one panel per rollout: the road, the start, and the car's path in red (no pyplot).
+    """A grid with one panel per rollout (no pyplot): the road the car drives on (half DeepRacer's width, as
+    simulated, inside the light full DeepRacer outline), the dashed centerline, the start line and the
+    driving direction at the episode's start, and the car's path coloured by its speed, with one colour bar
+    for all panels (a rollout without speeds is drawn in red).
 
     Each panel is titled with the track name, the progress reached and the lap time (or ``no lap``).
     """
+    from racingline.lines.plots import draw_track, speed_collection
+
     if not rollouts:
         raise TrackError("trajectory plot: no tracks to draw")
     n = len(rollouts)
     cols = max(1, min(n, cols if cols else math.ceil(math.sqrt(n))))
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(panel_in * cols, panel_in * rows * 0.95))
+    fig = Figure(figsize=(panel_in * cols + 0.8, panel_in * rows * 0.95), layout="constrained")
     FigureCanvasAgg(fig)
+    speeds = [np.asarray(ro.speeds_mps, dtype=np.float64) for ro in rollouts]
+    top = max((float(v.max()) for v in speeds if len(v)), default=0.0)
+    clim = (0.0, max(top, 0.5))
+    mappable = None
+    axes = []
     for i, ro in enumerate(rollouts):
         ax = fig.add_subplot(rows, cols, i + 1)
-        _draw_road(ax, ro.track)
+        axes.append(ax)
+        draw_track(ax, _driving_track(ro))
         path = np.asarray(ro.path_m, dtype=np.float64).reshape(-1, 2)
-        if len(path):
-            ax.plot(path[:, 0], path[:, 1], color=_PATH, linewidth=1.4, zorder=3)
-            ax.plot(path[0, 0], path[0, 1], marker="o", color=_START, markersize=4, zorder=4)
+        if len(path) > 1 and len(speeds[i]) == len(path):
+            mappable = speed_collection(path, speeds[i], linewidth=1.6, clim=clim, zorder=6)
+            ax.add_collection(mappable)
+        elif len(path):
+            ax.plot(path[:, 0], path[:, 1], color=_PATH, linewidth=1.4, zorder=6)
         ax.set_title(rollout_title(ro), fontsize=9)
         ax.set_aspect("equal")
         ax.autoscale_view()
         ax.margins(0.05)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    if mappable is not None:
+        bar = fig.colorbar(mappable, ax=axes, fraction=0.04, pad=0.01, shrink=0.9)
+        bar.set_label("speed (m/s)")
     return fig
 
 
@@ -119,11 +130,15 @@ def plot_trajectories(model: str | os.PathLike | LoadedRun, tracks: Sequence[Tra
                       reverse: bool = False, cols: int | None = None) -> list[Rollout]:
     """Roll ``model`` out deterministically on each track and save the grid of paths to ``out`` (PNG).
 
-    Returns the rollouts. Every input is checked (and every rollout run) before anything is written.
+    ``max_steps``: agent steps per rollout; default the run config's ``eval.max_steps``, the limit
+    ``racingline eval`` uses, so a lap eval completes is a lap here. Returns the rollouts. Every input is
+    checked (and every rollout run) before anything is written.
     """
     _check_png_path(out)
     run = load_run(model)
     loaded = resolve_eval_tracks(tracks)  # every track checked before any is driven
+    if max_steps is None:
+        max_steps = run.config.eval.max_steps
     rollouts = [rollout(run, t, deterministic=True, max_steps=max_steps, start_waypoint=start_waypoint,
                         reverse=reverse) for t in loaded]
     save_figure(trajectory_figure(rollouts, cols=cols), out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,9 @@ class EpisodeResult:
     else ``None``; ``steps``/``time_s`` cover the whole episode. ``reversed_steps`` counts agent steps
     spent driving against the track direction; ``end`` says why the episode ended: ``lap``,
     ``out_of_playfield``, ``truncated`` (step limit), ``off_track`` (with ``terminate_on_off_track``)
-    or ``terminated``.
+    or ``terminated``. ``line_lap_time_s``: for a completed lap, the lap of the best racing line driven by
+    the line controller from the same track, direction and start (``line_method`` names it), when one was
+    driven; :attr:`line_ratio` is this episode's lap over it.
     """
 
     track: str
@@ -38,6 +40,8 @@ class EpisodeResult:
     reversed_steps: int
     total_reward: float
     end: str
+    line_lap_time_s: float | None = None
+    line_method: str | None = None
 
     @classmethod
     def from_final_info(cls, info: dict[str, Any], *, track: str, total_reward: float,
@@ -75,9 +79,16 @@ class EpisodeResult:
         """Whether the car drove against the track direction at some point."""
         return self.reversed_steps > 0
 
+    @property
+    def line_ratio(self) -> float | None:
+        """Lap time over the best driven line's (``None`` without a lap or a line lap)."""
+        if self.lap_time_s is None or not self.line_lap_time_s:
+            return None
+        return self.lap_time_s / self.line_lap_time_s
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (``reversed`` included)."""
-        return {**dataclasses.asdict(self), "reversed": self.reversed}
+        """Plain JSON-ready dict (``reversed`` and ``line_ratio`` included)."""
+        return {**dataclasses.asdict(self), "reversed": self.reversed, "line_ratio": self.line_ratio}
 
 
 def _median(values: list[float]) -> float | None:
@@ -112,6 +123,11 @@ class _Figures:
         return _median([e.lap_time_s for e in self.episodes if e.lap_time_s is not None])
 
     @property
+    def median_line_ratio(self) -> float | None:
+        """Median lap-time ratio to the best driven line over laps that have one (``None`` when none has)."""
+        return _median([r for r in (e.line_ratio for e in self.episodes) if r is not None])
+
+    @property
     def off_track_count(self) -> int:
         return sum(e.off_track_count for e in self.episodes)
 
@@ -131,6 +147,7 @@ class _Figures:
             "mean_progress_pct": self.mean_progress_pct,
             "median_lap_steps": self.median_lap_steps,
             "median_lap_time_s": self.median_lap_time_s,
+            "median_line_ratio": self.median_line_ratio,
             "off_track_count": self.off_track_count,
             "reversed_episodes": self.reversed_episodes,
             "mean_reward": self.mean_reward,
@@ -188,9 +205,11 @@ class Rollout:
         path_m: car positions in metres, from the start to the lap's end or the episode's end.
         info: the env's ``info`` at the last step.
         result: the episode's figures.
+        speeds_mps: the car's speed at each point of ``path_m`` (m/s).
     """
 
     track: Track
     path_m: list[tuple[float, float]]
     info: dict[str, Any]
     result: EpisodeResult
+    speeds_mps: list[float] = field(default_factory=list)

@@ -220,8 +220,10 @@ def _run_episode(run: LoadedRun, venv, *, deterministic: bool, label: str, trace
     env = base.envs[0].unwrapped
     first = (base.reset_infos[0] if getattr(base, "reset_infos", None) else {}) or {}
     path: list[tuple[float, float]] = []
+    speeds: list[float] = []
     if "position_m" in first:
         path.append(tuple(first["position_m"]))
+        speeds.append(float(first.get("speed_mps", 0.0)))
     driven = env.sim_track.track
     total = 0.0
     reversed_steps = 0
@@ -240,13 +242,14 @@ def _run_episode(run: LoadedRun, venv, *, deterministic: bool, label: str, trace
                        bool(dones[0]))
         reversed_steps += bool(info.get("reversed", False))
         path.append(tuple(info["position_m"]))
+        speeds.append(float(info.get("speed_mps", 0.0)))
         if dones[0]:
             break
     result = EpisodeResult.from_final_info(info, track=label, total_reward=total, reversed_steps=reversed_steps)
     if info.get("track_reversed"):
         driven = driven.reversed()  # draw and report the track in its own file's order
     clean = {k: v for k, v in info.items() if k not in ("terminal_observation", "episode")}
-    return Rollout(track=driven, path_m=path, info=clean, result=result)
+    return Rollout(track=driven, path_m=path, info=clean, result=result, speeds_mps=speeds)
 
 
 def _as_track(track: Track | str | os.PathLike) -> Track | str:
@@ -292,7 +295,7 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
              reverse: bool = False, seed: int = 0,
              on_episode: Callable[[EpisodeResult], None] | None = None,
              sim_trace: str | os.PathLike | None = None, record: str | os.PathLike | None = None,
-             record_append: bool = False) -> EvalReport:
+             record_append: bool = False, line_gap: bool = False) -> EvalReport:
     """Evaluate ``model`` (a run folder, a model ``.zip`` or a :class:`LoadedRun`) on each track.
 
     Each episode starts at ``start_waypoint`` in the track's own direction (or reversed). The policy is
@@ -301,7 +304,8 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
     ``sim_trace``: a folder to write DeepRacer simulation-trace CSV logs of the episodes into, one
     evaluation stream per track (:func:`racingline.deepracer.simtrace.evaluation_stream`).
     ``record``: a dataset folder to record every episode into (:mod:`racingline.record`); ``record_append``
-    adds to an existing one.
+    adds to an existing one. ``line_gap``: also drive the best racing line from each episode's start and
+    direction (cached; :mod:`racingline.evaluate.gaps`), giving each lap's ``line_ratio``.
 
     Raises:
         RunError, ConfigError, ModelError, TrackError: bad run, config, model or track (message names it).
@@ -329,8 +333,13 @@ def evaluate(model: str | os.PathLike | LoadedRun, tracks: Sequence[Track | str 
     finally:
         if spec is not None:
             spec.close()
-    return EvalReport(model=str(run.model_path), run_dir=str(run.run_dir), deterministic=bool(deterministic),
-                      max_steps=max_steps, tracks=results)
+    report = EvalReport(model=str(run.model_path), run_dir=str(run.run_dir), deterministic=bool(deterministic),
+                        max_steps=max_steps, tracks=results)
+    if line_gap:
+        from racingline.evaluate.gaps import with_line_gaps
+
+        report = with_line_gaps(report, loaded)
+    return report
 
 
 def _evaluate_track(run: LoadedRun, track: Track | str, episodes: int, max_steps: int | None, deterministic: bool,

@@ -90,6 +90,22 @@ def _with_profile(line: RacingLine, limits: Any, speed_scale: float) -> RacingLi
                            lap_time_standing_s=float(prof.lap_time_standing_s), speed_scale=float(speed_scale))
 
 
+def _starting_at(line: RacingLine, track: Any, start_waypoint: int) -> RacingLine:
+    """``line`` rotated to begin at its point nearest the driving direction's waypoint ``start_waypoint``
+    (wrapping, as the env does). A standing-start estimate it carries (from its old point 0) is dropped."""
+    from racingline.tracks.files import Track, load_track
+
+    base = track if isinstance(track, Track) else load_track(track)
+    drive = base.reversed() if line.reverse else base
+    where = drive.center[int(start_waypoint) % drive.n_waypoints]
+    i = int(np.argmin(np.hypot(*(line.xy - where).T)))
+    meta = {k: v for k, v in line.meta.items() if k != "lap_time_standing_s"}
+    meta["start_waypoint"] = int(start_waypoint)
+    speed = None if line.speed_mps is None else np.roll(line.speed_mps, -i)
+    return RacingLine(np.roll(line.xy, -i, axis=0), line.track_name, line.method, line.margin_m, line.reverse,
+                      speed, meta)
+
+
 class LineFollower:
     """Drives DeepRacerEnv's car along a racing line at its speed profile (see the module docstring).
 
@@ -284,7 +300,7 @@ class DriveResult:
         lap_time_estimate_s: that profile's lap estimate for this start (standing or flying), or ``None``.
         steps: agent steps driven (a flying lap counts its run-up lap too); progress: percent of the
             centerline covered (100 for a complete lap).
-        standing_start: the lap started from rest at waypoint 0 (else it is the second, flying, lap).
+        standing_start: the lap started from rest at the start waypoint (else it is the second, flying, lap).
         max_dev_settled_m: ``max_dev_m`` after the first :data:`SETTLE_M` metres of a standing start
             (the car starts on the centerline, not on the line).
     """
@@ -323,6 +339,7 @@ def drive_line(
     on_frame: Callable[[CarState], Any] | None = None,
     speed_scale: float | None = DEFAULT_SPEED_SCALE,
     follower: LineFollower | None = None,
+    start_waypoint: int = 0,
 ) -> DriveResult:
     """Drive ``line`` around ``track`` with a :class:`LineFollower` in a :class:`DeepRacerEnv`.
 
@@ -333,31 +350,44 @@ def drive_line(
         limits: the car's limits for the speed profile (default: the shipped table).
         max_steps: agent steps at most (default: three times the estimate, at least 60 s of driving).
         frame_skip: physics steps per controller step (1: the controller acts every physics step).
-        standing_start: time one lap from rest at waypoint 0; ``False``: drive on after that lap and time
+        standing_start: time one lap from rest at ``start_waypoint``; ``False``: drive on after that lap and time
             the next one (a flying lap, compared with the flying estimate). After the first lap the env
             reports the episode done and runs one physics frame per step; the drive goes on regardless.
         on_frame: called with the :class:`CarState` after every step.
         speed_scale: the speed profile's fraction of the measured limits; ``None`` drives the line's
             own ``speed_mps`` (see :class:`LineFollower`).
         follower: a ready controller (``limits`` and ``speed_scale`` are then its own).
+        start_waypoint: the waypoint the car starts from, counted in the driving direction's waypoint order
+            (as the env's ``start_waypoint``, so an agent's episode and this lap start at the same place).
+            The line is rotated to begin at its point nearest that waypoint, so the standing-start estimate
+            is from there (a line's own profile, ``speed_scale=None``, then has no standing estimate; nor has
+            a given ``follower`` started elsewhere than 0).
 
     Returns:
         a :class:`DriveResult`. The episode never ends for leaving the road: off-track steps are counted.
     """
     if int(frame_skip) < 1:
         raise ValueError(f"frame_skip: must be >= 1, got {frame_skip}")
+    start = int(start_waypoint)
+    if start < 0:
+        raise ValueError(f"start_waypoint: must be >= 0, got {start_waypoint}")
+    given = follower is not None
     if follower is None:
+        if start:
+            line = _starting_at(line, track, start)
         follower = LineFollower(line, limits, speed_scale=speed_scale)
     driven = follower.line
     key = "lap_time_standing_s" if standing_start else "lap_time_flying_s"
     est = driven.meta.get(key)
     est = float(est) if isinstance(est, (int, float)) and est > 0 else None
+    if given and start and standing_start:
+        est = None  # the follower's profile starts at its line's point 0, not at this start
     laps = 1 if standing_start else 2
     if max_steps is None:
         budget_s = max(60.0, 3.0 * (est if est else driven.length_m / 1.0)) * laps
         max_steps = int(math.ceil(budget_s * FPS / frame_skip))
     env = DeepRacerEnv(track, obs="features", continuous=True, frame_skip=int(frame_skip), reward="progress",
-                       terminate_on_off_track=False, max_episode_steps=int(max_steps), start_waypoint=0,
+                       terminate_on_off_track=False, max_episode_steps=int(max_steps), start_waypoint=start,
                        reverse=bool(line.reverse))
     positions: list[tuple[float, float]] = []
     speeds: list[float] = []

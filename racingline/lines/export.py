@@ -149,6 +149,18 @@ def _lap_estimate(line: RacingLine) -> str:
     return ", ".join(parts) if parts else "none"
 
 
+def _lap_comment(line: RacingLine) -> str:
+    """The ``py`` export's lap line: the driven lap of an extracted line, else the lap estimate."""
+    driven = line.meta.get("lap_time_driven_s")
+    if isinstance(driven, (int, float)):
+        start = line.meta.get("start_waypoint")
+        where = f" from a standing start at waypoint {start}" if isinstance(start, int) else ""
+        model = " ".join(str(line.meta.get("model") or "").split())  # one comment line, whatever the path
+        by = f" by {model}" if model else ""
+        return f"# Lap (simulated): driven lap {float(driven):.2f} s{by}{where}.\n"
+    return f"# Lap estimate (simulated car limits): {_lap_estimate(line)}.\n"
+
+
 def python_module_text(line: RacingLine) -> str:
     """The ``py`` export: a module defining ``racing_line`` (``[[x, y], ...]``, metres) and ``speeds`` (m/s).
 
@@ -159,7 +171,7 @@ def python_module_text(line: RacingLine) -> str:
     speeds = ",\n".join(f"    {float(v)!r}" for v in speed)
     return (
         f"# {_describe(line)}.\n"
-        f"# Lap estimate (simulated car limits): {_lap_estimate(line)}.\n"
+        f"{_lap_comment(line)}"
         "# Written by `racingline line export --format py`. Paste into a DeepRacer reward_function(params):\n"
         "# racing_line[i] is a point in the track's metres (the frame of params['x'], params['y']), in driving\n"
         "# order, the loop closing from the last point to the first; speeds[i] is the target speed there (m/s).\n"

@@ -25,8 +25,8 @@ from racingline.lines.line import LineError, RacingLine
 from racingline.tracks.files import Track
 
 __all__ = ["line_figure", "plot_line", "check_picture_path", "check_gif_path", "write_lap_gif", "corners",
-           "braking_mask", "line_label", "sim_road_edges",
-           "CORNER_MIN_CURVATURE_1PM", "CORNER_MIN_TURN_DEG"]
+           "braking_mask", "line_label", "sim_road_edges", "draw_track", "speed_collection",
+           "CORNER_MIN_CURVATURE_1PM", "CORNER_MIN_TURN_DEG", "LINE_COLOURS", "SPEED_CMAP"]
 
 _FULL_ROAD = "#dedede"
 _ROAD = "#6e6e6e"
@@ -39,6 +39,9 @@ _DRIVEN = "#ffffff"
 _CMAP = "RdYlGn"
 _LINE_COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
                  "#9a6324", "#000075")
+#: Colours of lines drawn together (one each, in order), and the colour map of speeds.
+LINE_COLOURS = _LINE_COLOURS
+SPEED_CMAP = _CMAP
 
 #: A corner is where the track's smoothed curvature exceeds this (1/m: a radius under 2.5 m) ...
 CORNER_MIN_CURVATURE_1PM = 0.4
@@ -108,10 +111,17 @@ def _lap_times(line: RacingLine) -> tuple[float | None, float | None]:
 
 
 def line_label(line: RacingLine) -> str:
-    """``"mincurv, margin 0.05 m: lap 9.87 s flying, 10.52 s standing"`` (the estimates the line carries)."""
+    """``"mincurv, margin 0.05 m: lap 9.87 s flying, 10.52 s standing"`` (the estimates the line carries;
+    an extracted line: ``"extracted, margin 0.03 m: driven lap 14.20 s"``, the lap it was driven in)."""
     flying, standing = _lap_times(line)
     times = [f"{v:.2f} s {name}" for v, name in ((flying, "flying"), (standing, "standing")) if v is not None]
-    lap = f": lap {', '.join(times)}" if times else (": no speed profile" if line.speed_mps is None else "")
+    driven = line.meta.get("lap_time_driven_s")
+    if times:
+        lap = f": lap {', '.join(times)}"
+    elif isinstance(driven, (int, float)):
+        lap = f": driven lap {float(driven):.2f} s"
+    else:
+        lap = ": no speed profile" if line.speed_mps is None else ""
     return f"{line.method}, margin {line.margin_m:.2f} m{lap}"
 
 
@@ -177,6 +187,40 @@ def _draw_start(ax, track: Track, extent: float, left: np.ndarray, right: np.nda
                 textcoords="offset points", fontsize=8, color=_START, fontweight="bold", zorder=8,
                 ha="right" if np.cos(heading) > 0.3 else "left" if np.cos(heading) < -0.3 else "center",
                 va="top" if np.sin(heading) > 0.3 else "bottom" if np.sin(heading) < -0.3 else "center")
+
+
+def draw_track(ax, track: Track, *, numbered_corners: bool = False) -> None:
+    """Draw ``track`` on ``ax`` as the line pictures do: the full DeepRacer road (light), the road the simulated
+    car drives on (dark: half DeepRacer's width, :func:`sim_road_edges`), the dashed centerline, the start
+    line and the driving-direction arrow; and the numbered corners when asked. ``track`` is in the driving
+    direction (``track.reversed()`` for a reversed drive)."""
+    left, right = sim_road_edges(track)
+    extent = _draw_road(ax, track, left, right)
+    if numbered_corners:
+        _draw_corners(ax, track)
+    _draw_start(ax, track, extent, left, right)
+
+
+def speed_collection(xy: np.ndarray, speeds_mps: np.ndarray, *, closed: bool = False, linewidth: float = 2.0,
+                     clim: tuple[float, float] | None = None, zorder: float = 5) -> LineCollection:
+    """A path ``(T, 2)`` coloured by ``speeds_mps`` ``(T,)`` (each segment by its ends' mean speed) on
+    :data:`SPEED_CMAP`, outlined in black; ``closed`` joins the last point to the first. ``clim``: the colour
+    scale's range (default: the speeds'). Add it with ``ax.add_collection`` and pass it to ``fig.colorbar``."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    v = np.asarray(speeds_mps, dtype=np.float64).reshape(-1)
+    if closed:
+        segs, vals = _segments(xy), 0.5 * (v + np.roll(v, -1))
+    else:
+        segs, vals = np.stack([xy[:-1], xy[1:]], axis=1), 0.5 * (v[:-1] + v[1:])
+    lc = LineCollection(segs, cmap=_CMAP, linewidths=linewidth, zorder=zorder, capstyle="round",
+                        path_effects=_OUTLINE if linewidth >= 2.0 else _OUTLINE_THIN)
+    lc.set_array(vals)
+    if clim is None and len(v):
+        lo, hi = float(v.min()), float(v.max())
+        clim = (lo, hi) if hi - lo >= 0.1 else (0.5 * (lo + hi) - 0.25, 0.5 * (lo + hi) + 0.25)
+    if clim is not None:
+        lc.set_clim(*clim)
+    return lc
 
 
 def _draw_corners(ax, track: Track) -> int:

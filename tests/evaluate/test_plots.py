@@ -22,8 +22,9 @@ from racingline.evaluate.plots import (
     write_gif,
 )
 from racingline.evaluate.results import EpisodeResult, Rollout
+from racingline.lines.drive import line_deviation_m
 from racingline.tracks.files import PROJECT_TRACKS_DIR, TrackError, load_track
-from racingline.train.config import Config, EnvConfig
+from racingline.train.config import Config, EnvConfig, EvalConfig
 from racingline.train.runs import LoadedRun
 
 
@@ -59,10 +60,11 @@ def scripted_run(tmp_path, monkeypatch):
 
     monkeypatch.setattr(evaluation, "make_eval_env", make_and_attach)
 
-    def make(action: int | None = None) -> LoadedRun:
+    def make(action: int | None = None, *, env_steps: int = 1500, eval_steps: int | None = None) -> LoadedRun:
         model = _Scripted(action)
         models.append(model)
-        cfg = Config(env=EnvConfig(track="rounded_rectangle", obs="features", frame_stack=1, max_episode_steps=1500))
+        cfg = Config(env=EnvConfig(track="rounded_rectangle", obs="features", frame_stack=1, max_episode_steps=env_steps),
+                     eval=EvalConfig(max_steps=eval_steps))
         return LoadedRun(model_path=tmp_path / "model.zip", run_dir=tmp_path, config=cfg, stats_path=None,
                          model=model)
 
@@ -110,13 +112,54 @@ def test_trajectory_figure_draws_one_panel_per_rollout():
                         result=_result(track=name)) for name in ("kidney", "s_bend", "rounded_rectangle")]
     fig = trajectory_figure(rollouts)
     axes = fig.get_axes()
-    assert len(axes) == 3
+    assert len(axes) == 3  # no speeds: no colour bar
     assert [ax.get_title().splitlines()[0] for ax in axes] == ["kidney", "s_bend", "rounded_rectangle"]
-    red = [line for line in axes[0].get_lines() if line.get_color() == "#e4002b"]
+    red = [line for line in axes[0].get_lines() if line.get_color() == "#e4002b" and len(line.get_xydata()) == 3]
     assert len(red) == 1 and np.allclose(red[0].get_xydata(), [(0, 0), (1, 0.5), (2, 0.5)])
-    assert len(axes[0].collections) == 1  # the road polygons
     with pytest.raises(TrackError, match="no tracks"):
         trajectory_figure([])
+
+
+def test_trajectory_paths_are_coloured_by_speed_on_the_simulated_road_with_start_and_direction():
+    from matplotlib.collections import LineCollection, PolyCollection
+    from matplotlib.text import Annotation
+
+    track = load_track("kidney")
+    drive = track.reversed()
+    path = drive.center[30:60] + 0.05
+    speeds = np.linspace(0.5, 3.0, len(path))
+    result = _result(track_reversed=True, start_waypoint=30, lap_complete=False, lap_steps=None, lap_time_s=None,
+                     steps=29, progress_pct=20.0, end="truncated")
+    fig = trajectory_figure([Rollout(track=track, path_m=[tuple(p) for p in path], info={}, result=result,
+                                     speeds_mps=list(speeds))])
+    ax, bar = fig.get_axes()
+    assert bar.get_ylabel() == "speed (m/s)"
+    # The path: one segment per step, each coloured by its mean speed, on a scale from 0 to the top speed.
+    (lc,) = [c for c in ax.collections if isinstance(c, LineCollection)]
+    assert len(lc.get_segments()) == len(path) - 1 and np.allclose(lc.get_segments()[0], path[:2])
+    assert np.allclose(lc.get_array(), 0.5 * (speeds[1:] + speeds[:-1])) and lc.get_clim() == (0.0, 3.0)
+    # The road the car drives on: half DeepRacer's width (a quarter each side of the centerline), darker than
+    # the full DeepRacer road drawn around it.
+    def reach_m(polys) -> float:
+        return float(line_deviation_m(track.center, np.vstack([q.vertices for q in polys.get_paths()])).max())
+
+    full, sim = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert reach_m(sim) == pytest.approx(0.25 * track.width_m, rel=0.05)
+    assert reach_m(full) == pytest.approx(0.5 * track.width_m, rel=0.05)
+    # The start line crosses the road at the episode's start, and the arrow points the way driven (reversed).
+    starts = [ln for ln in ax.get_lines() if ln.get_color() == "#e4002b" and len(ln.get_xydata()) == 2]
+    assert len(starts) == 1 and np.hypot(*(starts[0].get_xydata().mean(axis=0) - drive.center[30])) < 0.05
+    arrow = next(a for a in ax.texts if isinstance(a, Annotation) and a.arrow_patch is not None)
+    direction = np.subtract(arrow.xy, arrow.xyann)
+    assert np.dot(direction, drive.center[31] - drive.center[30]) > 0
+
+
+def test_plot_trajectories_uses_the_eval_step_limit_by_default(scripted_run, tmp_path):
+    # The env's own limit (60 steps) would stop the car long before a lap; eval.max_steps (1500) does not.
+    driver = scripted_run(env_steps=60, eval_steps=1500)
+    (ro,) = plot_trajectories(driver, ["rounded_rectangle"], tmp_path / "paths.png")
+    assert ro.result.lap_complete and ro.result.steps > 60
+    assert len(ro.speeds_mps) == len(ro.path_m) and max(ro.speeds_mps) > 1.5
 
 
 def test_plot_trajectories_writes_a_png_with_and_without_laps(scripted_run, tmp_path):

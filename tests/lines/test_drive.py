@@ -192,3 +192,30 @@ def test_a_2022_track_is_lapped_cleanly_on_its_mintime_line(shared_2022):
     track = load_track(shared_2022 / "2022_october_pro.npy")  # the tightest corner of the 2022 tracks
     result = drive_line(optimize_line(track, "mintime"), track)
     assert_clean_lap(result)
+
+
+def test_a_lap_from_another_start_waypoint_starts_there_and_keeps_its_estimate():
+    from racingline.lines.optimize import optimize_line
+
+    track = load_track("s_bend")
+    line = optimize_line(track, "mincurv", reverse=True)
+    drive = track.reversed()
+    result = drive_line(line, track, start_waypoint=40)
+    assert_clean_lap(result)
+    # The car starts at waypoint 40 of the direction driven (the env's start), and the lap ends back there.
+    assert np.hypot(*(result.positions_m[0] - drive.center[40])) < 0.1
+    assert np.hypot(*(result.positions_m[-1] - drive.center[40])) < 0.4
+    # The line driven is the same loop begun at its point nearest that waypoint; its standing estimate is
+    # from there (not the waypoint-0 one), its flying estimate unchanged.
+    driven = result.line
+    i = int(np.argmin(np.hypot(*(line.xy - drive.center[40]).T)))
+    assert np.array_equal(driven.xy, np.roll(line.xy, -i, axis=0)) and driven.meta["start_waypoint"] == 40
+    at_zero = LineFollower(line).line  # the same profile from waypoint 0
+    assert driven.meta["lap_time_flying_s"] == pytest.approx(at_zero.meta["lap_time_flying_s"], rel=1e-6)
+    assert driven.meta["lap_time_standing_s"] != at_zero.meta["lap_time_standing_s"]
+    assert result.lap_time_estimate_s == driven.meta["lap_time_standing_s"]
+    # The line's own profile has no standing estimate from another start; a bad start is refused.
+    own = drive_line(line, track, start_waypoint=40, speed_scale=None)
+    assert own.lap_complete and own.lap_time_estimate_s is None
+    with pytest.raises(ValueError, match="start_waypoint"):
+        drive_line(line, track, start_waypoint=-1)
