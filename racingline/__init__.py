@@ -9,8 +9,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Track", "TrackError", "load_track", "TrackPool", "CarState", "DeepRacerEnv", "make_env", "make_vec_env",
-           "__version__"]
+__all__ = ["Track", "TrackError", "load_track", "TrackPool", "CarState", "DeepRacerEnv", "TorcsEnv", "make_env",
+           "make_vec_env", "__version__"]
 
 
 def __getattr__(name: str):
@@ -24,6 +24,10 @@ def __getattr__(name: str):
         from racingline.sim import DeepRacerEnv
 
         return DeepRacerEnv
+    if name == "TorcsEnv":  # TORCS as a second simulator (racingline torcs setup first)
+        from racingline.torcs.env import TorcsEnv
+
+        return TorcsEnv
     if name == "CarState":
         from racingline.sim.state import CarState
 

@@ -11,7 +11,7 @@ __all__ = [
     "ObsMode", "OBS_MODES", "Renderer", "RENDERERS", "RewardName", "REWARDS", "Activation", "ACTIVATIONS",
     "LrSchedule", "LR_SCHEDULES", "LineMethod", "LINE_METHODS", "LINE_ORIGINS", "Device", "DEVICES",
     "VecEnvKind", "VEC_ENV_KINDS", "ActionSpaceType", "ACTION_SPACE_TYPES", "DriverKind", "DRIVER_KINDS",
-    "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS",
+    "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS", "SimName", "SIMS",
 ]
 
 #: What the agent sees: CarRacing's car-centred image, or the physics feature vector.
@@ -48,6 +48,10 @@ LineMethod = Literal["centerline", "mincurv", "k1999", "shortest", "mintime"]
 LINE_METHODS: tuple[str, ...] = get_args(LineMethod)
 #: How a line file was made: an optimiser, or a lap driven by an agent (racingline line extract).
 LINE_ORIGINS: tuple[str, ...] = (*LINE_METHODS, "extracted")
+
+#: The simulator of an env (``env.sim``): Gymnasium's CarRacing (Box2D) or TORCS (racingline.torcs).
+SimName = Literal["carracing", "torcs"]
+SIMS: tuple[str, ...] = get_args(SimName)
 
 #: Pool member standing for CarRacing's procedural random track (a new one every episode).
 RANDOM_TRACK = "random"

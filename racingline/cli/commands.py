@@ -12,6 +12,7 @@ from racingline.cli import record as cli_record
 from racingline.cli import train as cli_train
 from racingline.cli.common import OneLineErrorsGroup
 from racingline.cli.line import line_app
+from racingline.cli.torcs import torcs_app
 from racingline.cli.tracks import tracks_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ cli_record.register(app)
 cli_drive.register(app)
 app.add_typer(tracks_app, name="tracks")
 app.add_typer(line_app, name="line")
+app.add_typer(torcs_app, name="torcs")
 
 
 def _version_callback(value: bool) -> None:

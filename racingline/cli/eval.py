@@ -121,6 +121,8 @@ def register(app: typer.Typer) -> None:
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         seed: int = typer.Option(0, "--seed", help="Seed of the envs (and of sampled actions with --stochastic)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
+        sim: str | None = typer.Option(None, "--sim", help="carracing or torcs (TORCS tracks like road/g-track-2, "
+                                       "with the robots bt and berniw's lap times). Default: the run's env.sim."),
         sets: list[str] | None = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     ) -> None:
         """Drive a trained model around tracks and report laps, lap times, progress and off-tracks."""
@@ -132,6 +134,12 @@ def register(app: typer.Typer) -> None:
         _check_positive("--episodes", episodes)
         _check_positive("--max-steps", max_steps)
         check_output(json_out, "--json")
+        from racingline.cli.torcs import eval_torcs, wants_torcs
+
+        if wants_torcs(sim, model, runs_dir):  # a TORCS run (racingline.torcs.evaluate)
+            return eval_torcs(model, track + tracks, episodes, max_steps, json_out, stochastic, seed, runs_dir, sets,
+                              unsupported={"--sim-trace": sim_trace, "--record": record,
+                                           "--start-waypoint": start_waypoint, "--reverse": reverse})
         check_output_dir(sim_trace, "--sim-trace")
         if record is not None:
             from racingline.record.recorder import check_dataset_path

@@ -82,8 +82,13 @@ def make_env(
     DeepRacer action space (a ``model_metadata.json`` path or an
     :class:`~racingline.deepracer.action_space.ActionSpace`): the env is built with continuous controls and
     wrapped in :class:`~racingline.deepracer.action_space.DeepRacerActions` (``continuous`` is then unused).
-    Further keyword arguments go to :class:`DeepRacerEnv`.
+    Further keyword arguments go to :class:`DeepRacerEnv`. ``sim="torcs"`` (a config's ``env.sim``) builds a
+    :class:`~racingline.torcs.env.TorcsEnv` on TORCS track(s) instead (:func:`racingline.torcs.config.make_torcs_env`).
     """
+    if env_kwargs.pop("sim", "carracing") == "torcs":
+        from racingline.torcs.config import make_torcs_env
+
+        return make_torcs_env(track, frame_skip=frame_skip, render_mode=render_mode, **env_kwargs)
     env = DeepRacerEnv(
         track,
         obs=obs,

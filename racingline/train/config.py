@@ -16,7 +16,7 @@ from typing import Any, Union
 
 import yaml
 
-from racingline.choices import ACTIVATIONS, DEVICES, LR_SCHEDULES, OBS_MODES, RENDERERS, REWARDS, VEC_ENV_KINDS
+from racingline.choices import ACTIVATIONS, DEVICES, LR_SCHEDULES, OBS_MODES, RENDERERS, REWARDS, SIMS, VEC_ENV_KINDS
 from racingline.errors import ConfigError
 from racingline.io import atomic_write_text
 from racingline.resources import CONFIGS_DIR
@@ -45,6 +45,9 @@ __all__ = [
 class EnvConfig:
     """How each training environment is built (keyword arguments of :func:`racingline.make_env`)."""
 
+    #: The simulator: ``carracing`` (Gymnasium's CarRacing, DeepRacer tracks) or ``torcs`` (TORCS:
+    #: ``track`` holds TORCS tracks like ``road/g-track-1`` or a race file ``.yaml``; see racingline.torcs).
+    sim: str = "carracing"
     #: A track name/path, a glob, ``random`` (CarRacing's procedural tracks), ``generated``, or a list (a pool).
     track: str | list[str] = "random"
     #: Sampling weights of the pool members (same length as ``track``), or null for equal weights.
@@ -137,6 +140,7 @@ class Config:
 
 _SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig}
 _CHOICES = {
+    "env.sim": SIMS,
     "env.obs": OBS_MODES,
     "env.renderer": RENDERERS,
     "env.reward": REWARDS,
@@ -320,6 +324,10 @@ def _check_together(cfg: Config, source: str) -> None:
                               f"({len(tracks)}), got {len(env.track_weights)}")
         if sum(env.track_weights) <= 0:
             raise ConfigError(f"{source}: config key 'env.track_weights' must not all be 0, got {env.track_weights}")
+    if env.sim == "torcs":
+        from racingline.torcs.config import check_torcs_env
+
+        check_torcs_env(env, source)
     rollout = ppo.n_steps * cfg.n_envs
     if ppo.batch_size > rollout:
         raise ConfigError(f"{source}: config key 'ppo.batch_size' ({ppo.batch_size}) must be at most "
@@ -479,6 +487,10 @@ def resolve_track_pool(env: EnvConfig) -> tuple[list[Any], list[float] | None]:
     from racingline.tracks.files import load_track
     from racingline.tracks.pools import expand_track_spec
 
+    if env.sim == "torcs":  # TORCS tracks (or a race file), checked against the installed TORCS
+        from racingline.torcs.config import resolve_torcs_pool
+
+        return resolve_torcs_pool(env)
     members, weights = expand_track_spec(env.track, env.track_weights)
     pool = [m if m in SPECIAL_MEMBERS else load_track(m) for m in members]
     if isinstance(env.start_waypoint, int):

@@ -264,6 +264,13 @@ def _check_eval_tracks(cfg: Config) -> None:
     from racingline.evaluate.rollouts import resolve_eval_tracks
 
     try:
+        if cfg.env.sim == "torcs":  # TORCS tracks, checked against the installed TORCS
+            from racingline.torcs.install import find_torcs, resolve_track
+
+            install = find_torcs()
+            for track in cfg.eval.tracks:
+                resolve_track(install, track)
+            return
         resolve_eval_tracks(specs=list(cfg.eval.tracks))
     except RacinglineError as exc:
         raise ConfigError(f"config key 'eval.tracks': {exc}") from None
