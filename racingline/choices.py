@@ -12,6 +12,7 @@ __all__ = [
     "LrSchedule", "LR_SCHEDULES", "LineMethod", "LINE_METHODS", "LINE_ORIGINS", "Device", "DEVICES",
     "VecEnvKind", "VEC_ENV_KINDS", "ActionSpaceType", "ACTION_SPACE_TYPES", "DriverKind", "DRIVER_KINDS",
     "RANDOM_TRACK", "GENERATED_TRACK", "SPECIAL_MEMBERS", "SimName", "SIMS",
+    "SpaceDistribution", "SPACE_DISTRIBUTIONS", "SweepObjective", "SWEEP_OBJECTIVES",
 ]
 
 #: What the agent sees: CarRacing's car-centred image, or the physics feature vector.
@@ -52,6 +53,16 @@ LINE_ORIGINS: tuple[str, ...] = (*LINE_METHODS, "extracted")
 #: The simulator of an env (``env.sim``): Gymnasium's CarRacing (Box2D) or TORCS (racingline.torcs).
 SimName = Literal["carracing", "torcs"]
 SIMS: tuple[str, ...] = get_args(SimName)
+
+#: Distributions of a sweep's search space (racingline.sweep.space), as written in space.yaml:
+#: ``loguniform(lo, hi)``, ``uniform(lo, hi)``, ``quniform(lo, hi, q)``, ``randint(lo, hi)`` (both ends
+#: included), ``choice([a, b, ...])``.
+SpaceDistribution = Literal["loguniform", "uniform", "quniform", "randint", "choice"]
+SPACE_DISTRIBUTIONS: tuple[str, ...] = get_args(SpaceDistribution)
+#: What a sweep maximises (racingline.sweep.objective): laps completed on the held-out tracks, then lap
+#: time; mean progress; or mean episode reward.
+SweepObjective = Literal["laps", "progress", "reward"]
+SWEEP_OBJECTIVES: tuple[str, ...] = get_args(SweepObjective)
 
 #: Pool member standing for CarRacing's procedural random track (a new one every episode).
 RANDOM_TRACK = "random"

@@ -9,6 +9,7 @@ from racingline.cli import bench as cli_bench
 from racingline.cli import drive as cli_drive
 from racingline.cli import eval as cli_eval
 from racingline.cli import record as cli_record
+from racingline.cli import sweep as cli_sweep
 from racingline.cli import train as cli_train
 from racingline.cli.common import OneLineErrorsGroup
 from racingline.cli.line import line_app
@@ -28,6 +29,7 @@ cli_eval.register(app)
 cli_bench.register(app)
 cli_record.register(app)
 cli_drive.register(app)
+cli_sweep.register(app)
 app.add_typer(tracks_app, name="tracks")
 app.add_typer(line_app, name="line")
 app.add_typer(torcs_app, name="torcs")

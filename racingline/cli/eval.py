@@ -120,6 +120,13 @@ def register(app: typer.Typer) -> None:
         start_waypoint: int = typer.Option(0, "--start-waypoint", help=_START_HELP),
         reverse: bool = typer.Option(False, "--reverse", help=_REVERSE_HELP),
         seed: int = typer.Option(0, "--seed", help="Seed of the envs (and of sampled actions with --stochastic)."),
+        workers: int | None = typer.Option(
+            None, "--workers", min=1, metavar="K",
+            help="Spread the tracks over K Ray workers (a local Ray with K CPUs, or K actors with --address); "
+                 "same table and JSON. Needs the sweep extra: pip install 'racingline\\[sweep]'."),
+        address: str | None = typer.Option(
+            None, "--address", metavar="ADDR",
+            help="Spread the tracks over the Ray cluster at ADDR (host:port of `ray start --head`, or auto)."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help=_RUNS_HELP),
         sim: str | None = typer.Option(None, "--sim", help="carracing or torcs (TORCS tracks like road/g-track-2, "
                                        "with the robots bt and berniw's lap times). Default: the run's env.sim."),
@@ -139,8 +146,13 @@ def register(app: typer.Typer) -> None:
         if wants_torcs(sim, model, runs_dir):  # a TORCS run (racingline.torcs.evaluate)
             return eval_torcs(model, track + tracks, episodes, max_steps, json_out, stochastic, seed, runs_dir, sets,
                               unsupported={"--sim-trace": sim_trace, "--record": record,
-                                           "--start-waypoint": start_waypoint, "--reverse": reverse})
+                                           "--start-waypoint": start_waypoint, "--reverse": reverse,
+                                           "--workers": workers, "--address": address})
         check_output_dir(sim_trace, "--sim-trace")
+        if workers is not None or address is not None:  # tracks spread over Ray workers (racingline.sweep.distributed)
+            from racingline.sweep.distributed import ray_evaluate
+
+            evaluate = ray_evaluate(workers=workers, address=address, sim_trace=sim_trace, record=record)
         if record is not None:
             from racingline.record.recorder import check_dataset_path
 
