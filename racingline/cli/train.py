@@ -55,12 +55,23 @@ def register(app: typer.Typer) -> None:
             None, "--record-every", metavar="N", min=1,
             help="Record every N-th episode of the first environment (observations, actions, rewards, car state) "
                  "into the Minari dataset RUN/recordings/ (see `racingline record --info`)."),
+        pretrain: Path | None = typer.Option(
+            None, "--pretrain", metavar="DATASET",
+            help="Clone the driver of DATASET (a `racingline record` dataset of this config's observations and "
+                 "actions) into the policy and critic before PPO starts; recorded in RUN/pretrain.json."),
+        pretrain_epochs: int | None = typer.Option(
+            None, "--pretrain-epochs", metavar="N", min=1, help="Passes over the --pretrain dataset (default 20)."),
+        dagger_rounds: int = typer.Option(
+            0, "--dagger-rounds", metavar="N", min=0,
+            help="With --pretrain: N rounds of DAgger after cloning (the policy drives, the line controller labels "
+                 "the states it visits, cloning goes on with them)."),
     ) -> None:
         """Train a PPO agent; writes model.zip, vecnormalize.pkl, config.yaml, progress.csv and checkpoints."""
         try:
             with raising():  # until training installs its own handlers (it saves what exists)
                 _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
-                       action_space, reward, sim_trace=sim_trace, record_every=record_every)
+                       action_space, reward, sim_trace=sim_trace, record_every=record_every,
+                       pretrain=pretrain, pretrain_epochs=pretrain_epochs, dagger_rounds=dagger_rounds)
         except (KeyboardInterrupt, Interrupted) as exc:
             signum = getattr(exc, "signum", signal.SIGINT)
             typer.echo(f"error: interrupted by {signal.Signals(signum).name} before training started: nothing "
@@ -68,14 +79,17 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(exit_code(signum)) from None
 
     def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
-               action_space=None, reward=None, sim_trace=False, record_every=None) -> None:
+               action_space=None, reward=None, sim_trace=False, record_every=None, pretrain=None,
+               pretrain_epochs=None, dagger_rounds=0) -> None:
         from racingline.train import training
 
         _check_run_outputs(run_dir, runs_dir, resume)  # before any work: the run's folder can be written
         if resume is not None:
             given = [flag for flag, value in (("--config", config), ("--n-envs", n_envs), ("--seed", seed),
                                               ("--track", track), ("--set", sets), ("--run-dir", run_dir),
-                                              ("--action-space", action_space), ("--reward", reward))
+                                              ("--action-space", action_space), ("--reward", reward),
+                                              ("--pretrain", pretrain), ("--pretrain-epochs", pretrain_epochs),
+                                              ("--dagger-rounds", dagger_rounds))
                      if value]
             if given:
                 fail(f"--resume {resume}: a resumed run keeps its own config; only --timesteps may be given "
@@ -87,7 +101,8 @@ def register(app: typer.Typer) -> None:
         try:
             run = training.train(cfg, run_dir=run_dir, resume=resume, progress=progress, runs_dir=runs_dir,
                                  total_timesteps=timesteps if resume is not None else None, sim_trace=sim_trace,
-                                 record_every=record_every)
+                                 record_every=record_every, pretrain=pretrain, pretrain_epochs=pretrain_epochs,
+                                 dagger_rounds=dagger_rounds)
         except training.TrainingInterrupted as exc:
             name = signal.Signals(exc.signum).name
             if exc.removed:

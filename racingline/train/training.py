@@ -325,6 +325,26 @@ def _record_spec(run: RunFolder, cfg: Config, every: int | None) -> Any:
     return RecordSpec(run.recordings, every=int(every), meta=meta, append=True, episode_meta={"driver": driver})
 
 
+def _pretrain_dataset(cfg: Config, env_kw: dict[str, Any], pretrain: Any, resume: Any, epochs: int | None,
+                      dagger_rounds: int) -> Any:
+    """The ``--pretrain`` dataset, opened and checked against ``cfg``'s env (``None`` without one)."""
+    if pretrain is None:
+        if epochs is not None or dagger_rounds:
+            raise ConfigError("pretrain_epochs and dagger_rounds apply only with a pretraining dataset (--pretrain)")
+        return None
+    if resume is not None:
+        raise ConfigError(f"pretrain {pretrain}: a resumed run is not pretrained again (pretraining happens once, "
+                          "when a run starts)")
+    if epochs is not None and int(epochs) < 1:
+        raise ConfigError(f"pretrain_epochs={epochs}: must be at least 1")
+    from racingline.record.bc import check_pretrain_dataset
+    from racingline.record.dagger import check_dagger
+
+    dataset = check_pretrain_dataset(pretrain, cfg, env_kw)
+    check_dagger(cfg, dagger_rounds)
+    return dataset
+
+
 def train(
     cfg: Config | None = None,
     run_dir: str | os.PathLike | None = None,
@@ -335,6 +355,9 @@ def train(
     total_timesteps: int | None = None,
     sim_trace: bool = False,
     record_every: int | None = None,
+    pretrain: str | os.PathLike | None = None,
+    pretrain_epochs: int | None = None,
+    dagger_rounds: int = 0,
 ) -> Path:
     """Train PPO for ``cfg`` (default: ``configs/default.yaml``) and return the run folder.
 
@@ -348,6 +371,12 @@ def train(
             ``<run>/sim-trace/`` (:mod:`racingline.deepracer.simtrace`; a resumed run continues them).
         record_every: record every this many episodes of the first env into the Minari dataset
             ``<run>/recordings/`` (:mod:`racingline.record`; a resumed run adds to it).
+        pretrain: a dataset (:mod:`racingline.record.dataset`) to clone before PPO starts
+            (:mod:`racingline.record.bc`): checked against the config's env before a run folder is made;
+            the run records it in ``pretrain.json``. Not with ``resume`` (a run is pretrained once).
+        pretrain_epochs: passes over the dataset (default ``racingline.record.bc.DEFAULT_PRETRAIN_EPOCHS``).
+        dagger_rounds: with ``pretrain``, rounds of DAgger with the line controller as the expert
+            (:mod:`racingline.record.dagger`).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving ``model.zip``, its statistics and a checkpoint.
@@ -374,6 +403,7 @@ def train(
     _check_policy(cfg)
     _device(cfg.ppo)
     _check_eval_tracks(cfg)
+    dataset = _pretrain_dataset(cfg, env_kw, pretrain, resume, pretrain_epochs, dagger_rounds)
     # From here on SIGINT/SIGTERM stop training cleanly: before the first step a new run's folder is
     # removed; after it the model, its statistics and a checkpoint are saved. Workers start with both
     # signals blocked and ignore Ctrl-C; they die with this process (racingline.signals).
@@ -395,6 +425,19 @@ def train(
             if not stop.is_set():
                 model = build_model(cfg, venv, tb) if start_model is None \
                     else _load_model(cfg, start_model, venv, tb)
+            if dataset is not None and model is not None and not stop.is_set():
+                from racingline.record.bc import DEFAULT_PRETRAIN_EPOCHS, pretrain_run
+
+                try:
+                    with _one_torch_thread(str(model.device)):
+                        pretrain_run(run.path, model, venv, dataset, cfg, stop=stop, env_kwargs=env_kw,
+                                     epochs=DEFAULT_PRETRAIN_EPOCHS if pretrain_epochs is None else pretrain_epochs,
+                                     dagger_rounds=dagger_rounds)
+                except Exception:  # e.g. a damaged episode found while reading: no half-made run is left
+                    with contextlib.suppress(Exception):
+                        venv.close()
+                    run.remove()
+                    raise
         except (KeyboardInterrupt, Interrupted):  # a second signal while starting
             stop.set()
         if model is None or stop.is_set() and model.num_timesteps == done:
