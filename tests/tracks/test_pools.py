@@ -88,7 +88,7 @@ def test_generated_member_makes_new_tracks_every_n_episodes():
 def test_config_pool_reaches_the_env():
     cfg = apply_overrides(config_from_dict({}), ["env.track=[kidney, 's_*', random]", "env.reverse=random"])
     kw = env_kwargs(cfg.env)
-    env = DeepRacerEnv(obs="features", **{k: v for k, v in kw.items() if k not in ("obs", "action_space")})
+    env = DeepRacerEnv(obs="features", **{k: v for k, v in kw.items() if k not in ("obs", "action_space", "sim")})
     assert len(env.tracks) == 3 and env.tracks[2] is None
     assert env.reverse == "random"
 
