@@ -218,6 +218,8 @@ class DatasetWriter:
         #: Steps held in memory now, and the most ever held at once (bounded by one episode's length).
         self.held_steps = 0
         self.peak_held_steps = 0
+        #: The metadata of the episode written last (track, direction, start, driver, outcome).
+        self.last_episode_meta: dict[str, Any] = {}
         self._created = False
         if not meta_file.exists():
             self._create(meta_file)
@@ -327,6 +329,7 @@ class DatasetWriter:
         meta.update(episode_meta)
         meta.update(result)
         meta_path.write_text(json.dumps(meta, default=_json_default))
+        self.last_episode_meta = meta
         target = self.data / str(episode_id)
         if target.exists():
             shutil.rmtree(target)

@@ -246,24 +246,16 @@ def record_dataset(
             if not done_ok:
                 interrupted = True
                 break
-            if writer.total_episodes > start_total + i and on_episode is not None:
-                meta_i = _last_meta(writer)
-                laps += bool(meta_i.get("lap_complete"))
-                on_episode(meta_i)
-            elif writer.total_episodes > start_total + i:
-                laps += bool(_last_meta(writer).get("lap_complete"))
+            if writer.total_episodes > start_total + i:  # the episode was written
+                laps += bool(writer.last_episode_meta.get("lap_complete"))
+                if on_episode is not None:
+                    on_episode(writer.last_episode_meta)
     finally:
         env.close()
         writer.close()
     return RecordResult(path=Path(out), episodes=writer.episodes_written, steps=writer.steps_written, laps=laps,
                         total_episodes=writer.total_episodes, seconds=time.perf_counter() - t0,
                         interrupted=interrupted)
-
-
-def _last_meta(writer: Any) -> dict[str, Any]:
-    import json
-
-    return json.loads((writer.data / str(writer.total_episodes - 1) / "metadata.json").read_text())
 
 
 def _drive_line_episode(env: RecordEpisodes, driver: LineDriver, seed: int, stop: threading.Event | None) -> bool:
