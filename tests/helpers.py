@@ -17,6 +17,10 @@ from racingline.train.config import Config, EnvConfig, EvalConfig, save_config
 #: The track tiny runs are trained on.
 TINY_TRACK = "rounded_rectangle"
 
+#: ``racingline train`` arguments that train the config's PPO alone: no demonstrations recorded and cloned
+#: first, no model chosen at the end (the default config does both; most tests train a few steps).
+SCRATCH = ("--set", "demos.episodes=0", "--set", "select.generated=0")
+
 
 def make_tiny_run(folder: Path, obs: str = "features") -> Path:
     """A run folder holding a tiny PPO model trained for 256 steps, its VecNormalize stats and config.

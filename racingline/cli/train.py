@@ -60,11 +60,13 @@ def register(app: typer.Typer) -> None:
             help="Clone the driver of DATASET (a `racingline record` dataset of this config's observations and "
                  "actions) into the policy and critic before PPO starts; recorded in RUN/pretrain.json."),
         pretrain_epochs: int | None = typer.Option(
-            None, "--pretrain-epochs", metavar="N", min=1, help="Passes over the --pretrain dataset (default 20)."),
-        dagger_rounds: int = typer.Option(
-            0, "--dagger-rounds", metavar="N", min=0,
-            help="With --pretrain: N rounds of DAgger after cloning (the policy drives, the line controller labels "
-                 "the states it visits, cloning goes on with them)."),
+            None, "--pretrain-epochs", metavar="N", min=1,
+            help="Passes over the --pretrain dataset (default 20) or the config's demonstrations (demos.epochs)."),
+        dagger_rounds: int | None = typer.Option(
+            None, "--dagger-rounds", metavar="N", min=0,
+            help="With demonstrations (--pretrain, or the config's demos): N rounds of DAgger after cloning (the "
+                 "policy drives, the line controller labels the states it visits, cloning goes on with them); "
+                 "default 0, or demos.dagger_rounds."),
     ) -> None:
         """Train a PPO agent; writes model.zip, vecnormalize.pkl, config.yaml, progress.csv and checkpoints."""
         try:
@@ -80,7 +82,7 @@ def register(app: typer.Typer) -> None:
 
     def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
                action_space=None, reward=None, sim_trace=False, record_every=None, pretrain=None,
-               pretrain_epochs=None, dagger_rounds=0) -> None:
+               pretrain_epochs=None, dagger_rounds=None) -> None:
         from racingline.train import training
 
         _check_run_outputs(run_dir, runs_dir, resume)  # before any work: the run's folder can be written
@@ -90,7 +92,7 @@ def register(app: typer.Typer) -> None:
                                               ("--action-space", action_space), ("--reward", reward),
                                               ("--pretrain", pretrain), ("--pretrain-epochs", pretrain_epochs),
                                               ("--dagger-rounds", dagger_rounds))
-                     if value]
+                     if value is not None and not (isinstance(value, (list, tuple)) and not value)]
             if given:
                 fail(f"--resume {resume}: a resumed run keeps its own config; only --timesteps may be given "
                      f"(got {', '.join(given)})")

@@ -291,8 +291,9 @@ class BehaviourCloning:
         self.policy.set_training_mode(False)
         return losses
 
-    def set_action_std(self) -> list[float] | None:
-        """Set a Gaussian policy's ``log_std`` to the log of the training residual per action (>= ``min_std``)."""
+    def set_action_std(self, scale: float = 1.0) -> list[float] | None:
+        """Set a Gaussian policy's ``log_std`` to the log of the training residual per action times ``scale``
+        (at least ``min_std``)."""
         import torch
 
         log_std = getattr(self.policy, "log_std", None)
@@ -306,7 +307,7 @@ class BehaviourCloning:
                 mean = self._actor_out(self._tensor(steps)).cpu().numpy()
                 sq += ((mean - self.demos.actions[steps].reshape(mean.shape)) ** 2).sum(axis=0)
                 n += len(steps)
-        std = np.maximum(np.sqrt(sq / max(n, 1)), self.min_std)
+        std = np.maximum(float(scale) * np.sqrt(sq / max(n, 1)), self.min_std)
         with torch.no_grad():
             log_std.copy_(torch.as_tensor(np.log(std), dtype=log_std.dtype))  # in place: views stay valid
         return [float(s) for s in std]
@@ -382,12 +383,13 @@ def reward_mismatch(ds: RecordedDataset, cfg: Any) -> list[str]:
 def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: RecordedDataset, cfg: Any, *,
                  epochs: int = DEFAULT_PRETRAIN_EPOCHS, stop: threading.Event | None = None,
                  dagger_rounds: int = 0, env_kwargs: dict[str, Any] | None = None,
-                 dagger_episodes: int = 16) -> BCResult:
+                 dagger_episodes: int = 16, std_scale: float = 1.0) -> BCResult:
     """Pretrain a fresh run's ``model`` on ``dataset`` (see the module docstring); write ``pretrain.json``.
 
     ``dagger_rounds``: rounds of DAgger after cloning (:func:`racingline.record.dagger.dagger`), each
     driving ``dagger_episodes`` episodes of the config's env (``env_kwargs``) with the policy and adding
-    them, labelled by the line controller, to the training steps. Nothing is written when ``stop`` is set
+    them, labelled by the line controller, to the training steps. ``std_scale`` scales the Gaussian's
+    cloned spread (:meth:`BehaviourCloning.set_action_std`). Nothing is written when ``stop`` is set
     before the end (the caller removes the run).
     """
     from racingline.io import atomic_write_text
@@ -406,7 +408,7 @@ def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: Rec
 
         dagger_log = dagger(bc, env_kwargs if env_kwargs is not None else {}, rounds=dagger_rounds,
                             episodes=dagger_episodes, epochs=max(1, int(epochs) // 2), seed=cfg.seed, stop=stop)
-    std = bc.set_action_std()
+    std = bc.set_action_std(std_scale)
     after, per_dim, value_after = bc.heldout_errors()
     result = BCResult(
         epochs=len(losses), train_steps=len(bc.train_idx), heldout_steps=len(bc.held_idx),
@@ -423,7 +425,7 @@ def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: Rec
         "episodes": dataset.total_episodes, "steps": dataset.total_steps,
         "driver": dataset.meta.get("driver"), "frame_stack": cfg.env.frame_stack,
         "norm_obs": bool(cfg.norm_obs), "norm_reward": bool(cfg.norm_reward), "gamma": cfg.ppo.gamma,
-        "dagger_rounds": int(dagger_rounds), **result.to_dict(),
+        "dagger_rounds": int(dagger_rounds), "std_scale": float(std_scale), **result.to_dict(),
     }
     atomic_write_text(Path(run_dir) / PRETRAIN_FILE, json.dumps(record, indent=2, default=_plain) + "\n")
     return result

@@ -76,6 +76,8 @@ class DeepRacerEnv(CarRacing):
         track_weights: sampling weights of a pool.
         generated_every: a ``"generated"`` pool member makes a new procedural DeepRacer-like track
             (:func:`racingline.tracks.generator.generate_track`) every this many episodes that draw it.
+        generated_width_m: the road width of those tracks: metres, ``(lo, hi)`` (drawn per track), or
+            ``None`` (DeepRacer's 1.07 m).
         track_scale, track_width_scale: metres -> sim units, and the road-width factor (tutorial: 25, 0.5).
         lap_complete_percent: kept for CarRacing compatibility (lap completion uses centerline progress).
         observer: an :class:`Observer` to use instead of the built-in one that ``obs`` names.
@@ -105,6 +107,7 @@ class DeepRacerEnv(CarRacing):
         reverse: bool | str = False,
         track_weights: Sequence[float] | None = None,
         generated_every: int = 1,
+        generated_width_m: float | Sequence[float] | None = None,
         track_scale: float = TRACK_SCALE,
         track_width_scale: float = TRACK_WIDTH_SCALE,
         lap_complete_percent: float = 0.95,
@@ -125,7 +128,7 @@ class DeepRacerEnv(CarRacing):
         if int(size) < 8:
             raise ValueError(f"size: must be >= 8, got {size}")
         self.pool = TrackPool(track, track_weights, reverse=reverse, start_waypoint=start_waypoint,
-                              generated_every=generated_every)
+                              generated_every=generated_every, generated_width_m=generated_width_m)
         super().__init__(render_mode=render_mode, lap_complete_percent=lap_complete_percent,
                          domain_randomize=domain_randomize, continuous=continuous)
         self.obs_mode = obs

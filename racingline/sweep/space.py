@@ -35,11 +35,11 @@ import yaml
 
 from racingline.choices import SPACE_DISTRIBUTIONS
 from racingline.errors import ConfigError, RacinglineError
-from racingline.train.config import Config, EnvConfig, EvalConfig, PPOConfig, apply_overrides, config_to_dict
+from racingline.train.config import SECTIONS, Config, apply_overrides, config_to_dict
 
 __all__ = ["Distribution", "SearchSpace", "parse_distribution", "load_space", "space_from_dict"]
 
-_SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig}
+_SECTIONS = SECTIONS
 _CALL_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.DOTALL)
 _FORMS = "loguniform(lo, hi), uniform(lo, hi), quniform(lo, hi, q), randint(lo, hi) or choice([a, b, ...])"
 #: Most combinations of the other keys' values tried when a value breaks a rule between keys.

@@ -94,13 +94,16 @@ class TrackPool:
         reverse: drive reversed: ``True``, ``False`` or ``"random"`` (per episode).
         start_waypoint: waypoint index to start from, or ``"random"``.
         generated_every: episodes a generated track is kept for.
+        generated_width_m: road width of generated tracks: metres, ``(lo, hi)`` (drawn uniformly per track,
+            after its seed), or ``None`` for :data:`racingline.tracks.generator.DEEPRACER_WIDTH_M`.
 
     Draws use the env's random generator in a fixed order (track, direction, a generated track's seed;
     the start after the track is known), so a seeded env repeats its episodes.
     """
 
     def __init__(self, members: Track | str | os.PathLike | Sequence[Any] | None, weights: Sequence[float] | None = None,
-                 *, reverse: bool | str = False, start_waypoint: int | str = 0, generated_every: int = 1) -> None:
+                 *, reverse: bool | str = False, start_waypoint: int | str = 0, generated_every: int = 1,
+                 generated_width_m: float | Sequence[float] | None = None) -> None:
         if members is None or isinstance(members, (Track, str, os.PathLike)):
             items: list[Any] = [members]
         else:
@@ -130,6 +133,13 @@ class TrackPool:
         self.reverse = reverse
         self.start_waypoint = start_waypoint
         self.generated_every = int(generated_every)
+        if generated_width_m is None or isinstance(generated_width_m, (int, float)):
+            self.generated_width_m = None if generated_width_m is None else (float(generated_width_m),) * 2
+        else:
+            lo, hi = (float(w) for w in generated_width_m)
+            if not lo <= hi:
+                raise ValueError(f"generated_width_m: expected lo <= hi, got {list(generated_width_m)}")
+            self.generated_width_m = (lo, hi)
         self.generated: Track | None = None
         self._generated_uses = 0
 
@@ -169,8 +179,10 @@ class TrackPool:
             from racingline.tracks.generator import generate_track
 
             seed = int(rng.integers(2**31 - 1))
+            width = None if self.generated_width_m is None else float(rng.uniform(*self.generated_width_m))
             retired = self.generated
-            self.generated = track_from_array(generate_track(seed), name=f"generated_{seed}")
+            name = f"generated_{seed}" if width is None else f"generated_{seed}_w{width:.2f}"
+            self.generated = track_from_array(generate_track(seed, width_m=width), name=name)
             self._generated_uses = 0
         self._generated_uses += 1
         return self.generated, retired

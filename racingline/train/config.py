@@ -1,6 +1,7 @@
 """Training configs: frozen dataclasses, YAML loading with validation, and ``key=value`` overrides.
 
-A config file is YAML with the sections ``env``, ``ppo`` and ``eval`` and a few top-level keys (see
+A config file is YAML with the sections ``env``, ``ppo``, ``eval``, ``demos`` and ``select`` and a few
+top-level keys (see
 ``configs/seed.yaml`` for every key). Unknown keys and wrong types are :class:`ConfigError` naming the key.
 """
 
@@ -25,7 +26,10 @@ __all__ = [
     "EnvConfig",
     "PPOConfig",
     "EvalConfig",
+    "DemosConfig",
+    "SelectConfig",
     "Config",
+    "SECTIONS",
     "ConfigError",
     "load_config",
     "config_from_dict",
@@ -54,6 +58,9 @@ class EnvConfig:
     track_weights: list[float] | None = None
     #: A ``generated`` pool member makes a new track every this many of its episodes.
     generated_every: int = 1
+    #: Road width of ``generated`` tracks, metres: ``[lo, hi]`` (each new track's drawn uniformly), or null
+    #: for DeepRacer's 1.07 m.
+    generated_width_m: list[float] | None = None
     obs: str = "pixels"
     renderer: str = "fast"
     frame_skip: int = 2
@@ -119,6 +126,51 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class DemosConfig:
+    """Demonstrations ``racingline train`` records and clones into the policy before PPO starts.
+
+    With ``episodes`` > 0 a new run first records that many episodes of ``driver`` (a line controller,
+    ``line:METHOD``; :func:`racingline.record.recorder.record_dataset`) on ``tracks`` into ``RUN/demos/``,
+    then clones them (:mod:`racingline.record.bc`) with ``dagger_rounds`` rounds of DAgger, as
+    ``racingline record`` followed by ``racingline train --pretrain`` would. A resumed run is not pretrained
+    again; ``--pretrain DATASET`` uses that dataset instead of recording one.
+    """
+
+    #: Controller episodes recorded (0 = no demonstrations: PPO starts from a fresh policy).
+    episodes: int = 0
+    #: Who drives them: ``line:METHOD`` (an optimiser of ``racingline line``) or ``line:FILE``.
+    driver: str = "line:mincurv"
+    #: Tracks they are driven on (a pool spec, as ``env.track``).
+    tracks: list[str] = field(default_factory=lambda: ["generated"])
+    #: Passes over the demonstrations.
+    epochs: int = 20
+    #: DAgger rounds after cloning (the policy drives, the controller labels what it sees).
+    dagger_rounds: int = 0
+    #: Episodes driven in each DAgger round.
+    dagger_episodes: int = 16
+    #: The cloned Gaussian policy's spread, as a multiple of the residual of its fit (PPO's exploration noise).
+    std_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Which save a finished run keeps as ``model.zip`` (:mod:`racingline.train.select`).
+
+    With ``generated`` > 0, every checkpoint and the last model are driven on that many generated tracks in
+    both directions, of seeds training never draws (:data:`racingline.train.select.VALIDATION_SEED`
+    onwards); the save with the most laps, then the fastest laps, becomes ``model.zip``. The scores are
+    in ``RUN/selection.json``; the last model stays a checkpoint (what ``--resume`` continues).
+    """
+
+    #: Validation tracks (0 = keep the last model).
+    generated: int = 0
+    #: Agent steps per validation episode.
+    max_steps: int = 1500
+    #: Drive the saves deterministically (the mean action) instead of sampling their actions as in training.
+    deterministic: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole training config."""
 
@@ -136,9 +188,13 @@ class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    demos: DemosConfig = field(default_factory=DemosConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
 
 
-_SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig}
+#: The config's sections (name -> dataclass).
+SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig, "demos": DemosConfig, "select": SelectConfig}
+_SECTIONS = SECTIONS
 _CHOICES = {
     "env.sim": SIMS,
     "env.obs": OBS_MODES,
@@ -183,6 +239,7 @@ RANGES: dict[str, Range] = {
     "checkpoint_every": Range(0),
     "env.track_weights": Range(0),
     "env.generated_every": _AT_LEAST_1,
+    "env.generated_width_m": Range(0.6, 2.0),
     "env.frame_skip": Range(1, 50),
     "env.size": Range(8, 1024),
     "env.frame_stack": Range(1, 64),
@@ -204,6 +261,13 @@ RANGES: dict[str, Range] = {
     "ppo.pixel_pool": Range(1, 64),
     "eval.episodes": Range(1, 100_000),
     "eval.max_steps": _AT_LEAST_1,
+    "demos.episodes": Range(0, 1_000_000),
+    "demos.epochs": Range(1, 10_000),
+    "demos.dagger_rounds": Range(0, 1000),
+    "demos.dagger_episodes": _AT_LEAST_1,
+    "demos.std_scale": Range(0, 100, lo_open=True),
+    "select.generated": Range(0, 10_000),
+    "select.max_steps": _AT_LEAST_1,
 }
 
 
@@ -324,6 +388,10 @@ def _check_together(cfg: Config, source: str) -> None:
                               f"({len(tracks)}), got {len(env.track_weights)}")
         if sum(env.track_weights) <= 0:
             raise ConfigError(f"{source}: config key 'env.track_weights' must not all be 0, got {env.track_weights}")
+    if env.generated_width_m is not None and (len(env.generated_width_m) != 2
+                                              or env.generated_width_m[0] > env.generated_width_m[1]):
+        raise ConfigError(f"{source}: config key 'env.generated_width_m' must be [lo, hi] with lo <= hi, "
+                          f"got {env.generated_width_m}")
     if env.sim == "torcs":
         from racingline.torcs.config import check_torcs_env
 
@@ -334,6 +402,26 @@ def _check_together(cfg: Config, source: str) -> None:
                           f"ppo.n_steps x n_envs ({ppo.n_steps} x {cfg.n_envs} = {rollout}), the steps of one rollout")
     if not cfg.eval.tracks:
         raise ConfigError(f"{source}: config key 'eval.tracks' must name at least one track")
+    demos = cfg.demos
+    if demos.episodes:
+        if not demos.driver.startswith("line:") or demos.driver == "line:":
+            raise ConfigError(f"{source}: config key 'demos.driver' must be line:METHOD or line:FILE (the line "
+                              f"controller), got {demos.driver!r}")
+        if not demos.tracks or any(not str(t).strip() for t in demos.tracks):
+            raise ConfigError(f"{source}: config key 'demos.tracks' must name at least one track, got {demos.tracks!r}")
+
+
+def demos_unusable(cfg: Config) -> str | None:
+    """Why the config's demonstrations cannot be used (``None`` when they can): the line controller drives
+    CarRacing's continuous actions only. A run whose env differs trains without them and says so."""
+    env = cfg.env
+    if env.sim != "carracing":
+        return f"the line controller drives CarRacing, not env.sim={env.sim}"
+    if env.action_space is not None:
+        return "the line controller drives CarRacing's continuous actions, not a DeepRacer action space"
+    if not env.continuous:
+        return "the line controller drives CarRacing's continuous actions, not discrete ones"
+    return None
 
 
 def config_from_dict(data: dict[str, Any], source: str = "config", *, base: str | Path | None = None) -> Config:

@@ -10,6 +10,13 @@ A run folder (``runs/<YYYYmmdd-HHMMSS>-<name>/`` unless given) holds everything 
     checkpoints/step_<N>_vecnormalize.pkl   its statistics
     tensorboard/                      TensorBoard logs, only when ``tensorboard`` is installed
     model_metadata.json               the DeepRacer action space trained with (only with ``env.action_space``)
+    recordings/                       recorded training episodes (only with ``--record-every``)
+    demos/                            the line controller's demonstrations (only with ``demos.episodes``)
+    pretrain.json                     what behaviour cloning did (only with demonstrations or ``--pretrain``)
+    selection.json                    every save's validation laps, and the one kept (only with ``select.generated``)
+
+With ``select.generated``, ``model.zip`` is the best save on validation tracks (:mod:`racingline.train.select`)
+and the last model is a checkpoint.
 
 :class:`RunFolder` is the one owner of that layout: it creates a fresh folder (:meth:`RunFolder.create`),
 opens an existing one (:meth:`RunFolder.open`), names every file in it, finds the save to resume from
@@ -86,6 +93,9 @@ class RunFolder:
     TENSORBOARD_DIR = "tensorboard"
     MODEL_METADATA_FILE = "model_metadata.json"
     RECORDINGS_DIR = "recordings"
+    DEMOS_DIR = "demos"
+    PRETRAIN_FILE = "pretrain.json"
+    SELECTION_FILE = "selection.json"
     #: What a run folder holds (name -> meaning); see the module docstring.
     LAYOUT = {
         MODEL_FILE: "final Stable-Baselines3 PPO model",
@@ -97,6 +107,9 @@ class RunFolder:
         f"{TENSORBOARD_DIR}/": "TensorBoard logs (only when tensorboard is installed)",
         MODEL_METADATA_FILE: "DeepRacer action space trained with (only with env.action_space)",
         f"{RECORDINGS_DIR}/": "Minari dataset of recorded training episodes (only with --record-every)",
+        f"{DEMOS_DIR}/": "Minari dataset of the line controller's demonstrations (only with demos.episodes)",
+        PRETRAIN_FILE: "what behaviour cloning did (only with demonstrations or --pretrain)",
+        SELECTION_FILE: "every save's validation laps and the one kept as model.zip (only with select.generated)",
     }
     _STATS_SUFFIX = "_vecnormalize.pkl"
     _STEP_RE = re.compile(r"^step_(\d+)\.zip$")
@@ -214,6 +227,11 @@ class RunFolder:
         """The Minari dataset of training episodes recorded with ``--record-every``."""
         return self._path / self.RECORDINGS_DIR
 
+    @property
+    def demos(self) -> Path:
+        """The dataset of the config's demonstrations, ``demos/``."""
+        return self._path / self.DEMOS_DIR
+
     def checkpoint(self, step: int) -> Path:
         """The model path of the checkpoint at ``step`` env steps: ``checkpoints/step_<9 digits>.zip``."""
         return self.checkpoints / f"step_{int(step):09d}.zip"
@@ -228,6 +246,16 @@ class RunFolder:
         return p.with_name(f"{p.stem}{cls._STATS_SUFFIX}")
 
     # ------------------------------------------------------------------------------------------ resume
+    def saved_checkpoints(self) -> list[tuple[int, Path]]:
+        """``(steps, model path)`` of every checkpoint that has its statistics file, by steps."""
+        out = []
+        if self.checkpoints.is_dir():
+            for p in self.checkpoints.iterdir():
+                m = self._STEP_RE.match(p.name)
+                if m and self.vecnormalize_for(p).is_file():
+                    out.append((int(m.group(1)), p))
+        return sorted(out)
+
     def resume_point(self) -> tuple[Path, Path, int]:
         """The newest saved model with its statistics: ``(model path, vecnormalize path, timesteps)``.
 
@@ -239,12 +267,7 @@ class RunFolder:
             ModelError: ``model.zip`` (with statistics) is not a readable SB3 model.
             RunError: there is nothing to resume from.
         """
-        candidates: list[tuple[int, int, Path]] = []
-        if self.checkpoints.is_dir():
-            for p in self.checkpoints.iterdir():
-                m = self._STEP_RE.match(p.name)
-                if m and self.vecnormalize_for(p).is_file():
-                    candidates.append((int(m.group(1)), 0, p))
+        candidates: list[tuple[int, int, Path]] = [(steps, 0, p) for steps, p in self.saved_checkpoints()]
         final = self.model
         if final.is_file() and self.vecnormalize_for(final).is_file():
             steps = _saved_timesteps(final)

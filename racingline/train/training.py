@@ -37,19 +37,20 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from racingline.deepracer.reward_file import check_reward_in_env, raise_reward_error
 from racingline.errors import ConfigError, ModelError, RacinglineError, RewardError, RunError
-from racingline.signals import Interrupted, StopSignals, blocked
+from racingline.signals import Interrupted, StopSignals, blocked, raising
 from racingline.train.callbacks import (
     PROGRESS_COLUMNS,
     ProgressBar,
     make_callbacks,
 )
-from racingline.train.config import Config, PPOConfig, apply_overrides, env_kwargs, load_config, parse_override
+from racingline.train.config import Config, PPOConfig, apply_overrides, demos_unusable, env_kwargs, load_config, parse_override
 from racingline.train.runs import RunFolder, describe, load_vecnormalize
 
 __all__ = [
@@ -326,23 +327,48 @@ def _record_spec(run: RunFolder, cfg: Config, every: int | None) -> Any:
 
 
 def _pretrain_dataset(cfg: Config, env_kw: dict[str, Any], pretrain: Any, resume: Any, epochs: int | None,
-                      dagger_rounds: int) -> Any:
-    """The ``--pretrain`` dataset, opened and checked against ``cfg``'s env (``None`` without one)."""
+                      dagger_rounds: int | None) -> Any:
+    """The ``--pretrain`` dataset, opened and checked against ``cfg``'s env (``None`` without one).
+
+    Without one, ``epochs`` and ``dagger_rounds`` apply to the config's demonstrations (``demos``), which a
+    new run records itself (:func:`_record_demos`).
+    """
+    if epochs is not None and int(epochs) < 1:
+        raise ConfigError(f"pretrain_epochs={epochs}: must be at least 1")
+    from racingline.record.dagger import check_dagger
+
     if pretrain is None:
-        if epochs is not None or dagger_rounds:
-            raise ConfigError("pretrain_epochs and dagger_rounds apply only with a pretraining dataset (--pretrain)")
+        if (epochs is not None or dagger_rounds) and not (_own_demos(cfg) and resume is None):
+            why = f" ({demos_unusable(cfg)})" if cfg.demos.episodes and demos_unusable(cfg) else ""
+            raise ConfigError("pretrain_epochs and dagger_rounds apply only with demonstrations: a dataset "
+                              f"(--pretrain) or the config's own (demos.episodes > 0, in a new run){why}")
         return None
     if resume is not None:
         raise ConfigError(f"pretrain {pretrain}: a resumed run is not pretrained again (pretraining happens once, "
                           "when a run starts)")
-    if epochs is not None and int(epochs) < 1:
-        raise ConfigError(f"pretrain_epochs={epochs}: must be at least 1")
     from racingline.record.bc import check_pretrain_dataset
-    from racingline.record.dagger import check_dagger
 
     dataset = check_pretrain_dataset(pretrain, cfg, env_kw)
-    check_dagger(cfg, dagger_rounds)
+    check_dagger(cfg, dagger_rounds or 0)
     return dataset
+
+
+def _own_demos(cfg: Config) -> bool:
+    """The config asks for demonstrations and its env can use them (:func:`demos_unusable`)."""
+    return cfg.demos.episodes > 0 and demos_unusable(cfg) is None
+
+
+def _record_demos(run: RunFolder, cfg: Config, stop: Any) -> Any:
+    """Record the config's demonstrations into ``RUN/demos/`` (:class:`DemosConfig`); the open dataset,
+    or ``None`` when stopped first."""
+    from racingline.record.dataset import open_dataset
+    from racingline.record.recorder import record_dataset
+
+    result = record_dataset(cfg.demos.driver, run.demos, config=cfg, tracks=list(cfg.demos.tracks),
+                            episodes=cfg.demos.episodes, seed=cfg.seed, stop=stop)
+    if result.interrupted or stop.is_set():
+        return None
+    return open_dataset(run.demos)
 
 
 def train(
@@ -357,7 +383,7 @@ def train(
     record_every: int | None = None,
     pretrain: str | os.PathLike | None = None,
     pretrain_epochs: int | None = None,
-    dagger_rounds: int = 0,
+    dagger_rounds: int | None = None,
 ) -> Path:
     """Train PPO for ``cfg`` (default: ``configs/default.yaml``) and return the run folder.
 
@@ -374,9 +400,15 @@ def train(
         pretrain: a dataset (:mod:`racingline.record.dataset`) to clone before PPO starts
             (:mod:`racingline.record.bc`): checked against the config's env before a run folder is made;
             the run records it in ``pretrain.json``. Not with ``resume`` (a run is pretrained once).
-        pretrain_epochs: passes over the dataset (default ``racingline.record.bc.DEFAULT_PRETRAIN_EPOCHS``).
-        dagger_rounds: with ``pretrain``, rounds of DAgger with the line controller as the expert
-            (:mod:`racingline.record.dagger`).
+            Without it, a new run whose config has ``demos.episodes`` > 0 records its demonstrations
+            into ``RUN/demos/`` and clones them (:class:`~racingline.train.config.DemosConfig`).
+        pretrain_epochs: passes over the dataset (default ``racingline.record.bc.DEFAULT_PRETRAIN_EPOCHS``,
+            or ``demos.epochs`` for the config's demonstrations).
+        dagger_rounds: rounds of DAgger after cloning, with the line controller as the expert
+            (:mod:`racingline.record.dagger`); default 0, or ``demos.dagger_rounds``.
+
+    With ``select.generated`` > 0 the finished run's saves are driven on validation tracks and the best
+    becomes ``model.zip`` (:mod:`racingline.train.select`).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving ``model.zip``, its statistics and a checkpoint.
@@ -425,14 +457,24 @@ def train(
             if not stop.is_set():
                 model = build_model(cfg, venv, tb) if start_model is None \
                     else _load_model(cfg, start_model, venv, tb)
+            own_demos = dataset is None and _own_demos(cfg) and resume is None
+            if dataset is None and resume is None and cfg.demos.episodes and not own_demos:
+                print(f"note: training without the config's demonstrations: {demos_unusable(cfg)}",
+                      file=sys.stderr, flush=True)
+            if own_demos and model is not None and not stop.is_set():
+                dataset = _record_demos(run, cfg, stop)
             if dataset is not None and model is not None and not stop.is_set():
                 from racingline.record.bc import DEFAULT_PRETRAIN_EPOCHS, pretrain_run
 
+                epochs = cfg.demos.epochs if own_demos else DEFAULT_PRETRAIN_EPOCHS
+                rounds = cfg.demos.dagger_rounds if own_demos else 0
                 try:
                     with _one_torch_thread(str(model.device)):
                         pretrain_run(run.path, model, venv, dataset, cfg, stop=stop, env_kwargs=env_kw,
-                                     epochs=DEFAULT_PRETRAIN_EPOCHS if pretrain_epochs is None else pretrain_epochs,
-                                     dagger_rounds=dagger_rounds)
+                                     epochs=epochs if pretrain_epochs is None else pretrain_epochs,
+                                     dagger_rounds=rounds if dagger_rounds is None else dagger_rounds,
+                                     dagger_episodes=cfg.demos.dagger_episodes,
+                                     std_scale=cfg.demos.std_scale if own_demos else 1.0)
                 except Exception:  # e.g. a damaged episode found while reading: no half-made run is left
                     with contextlib.suppress(Exception):
                         venv.close()
@@ -471,11 +513,32 @@ def train(
             with blocked():
                 signals.ignore()  # signals arriving from now on are dropped: this one saves and exits
                 run.save(model, venv)
-                if stop.is_set():
+                if stop.is_set() or cfg.select.generated:
                     run.save_checkpoint(model, venv)
         finally:
             with contextlib.suppress(Exception):
                 venv.close()
     if stop.is_set():
         raise TrainingInterrupted(run.path, model.num_timesteps, signals.signum or signal.SIGINT)
+    if cfg.select.generated and cfg.env.sim == "carracing":
+        _select(run, cfg, model.num_timesteps, progress)
     return run.path
+
+
+def _select(run: RunFolder, cfg: Config, timesteps: int, progress: bool) -> None:
+    """Keep the best save as ``model.zip`` (:mod:`racingline.train.select`). A signal meanwhile leaves the last
+    model as ``model.zip`` (each copy is atomic) and stops as training's signals do."""
+    from racingline.train.select import select_model
+
+    if progress:
+        print(f"choosing the model: every save driven on {2 * cfg.select.generated} validation tracks",
+              file=sys.stderr, flush=True)
+    try:
+        with raising():
+            kept = select_model(run.path, cfg.select.generated, cfg.select.max_steps,
+                                deterministic=cfg.select.deterministic, seed=cfg.seed)["kept"]
+    except Interrupted as exc:
+        raise TrainingInterrupted(run.path, timesteps, exc.signum) from None
+    if progress:
+        print(f"kept the save of step {kept['steps']}: {kept['laps']}/{2 * cfg.select.generated} validation laps",
+              file=sys.stderr, flush=True)

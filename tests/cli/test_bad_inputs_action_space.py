@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BadInput, run_bad_input
+from helpers import SCRATCH, BadInput, run_bad_input
 
 NO_RUN = ("runs", "runs/*")
-TRAIN = ("train", "--n-envs", "2", "--timesteps", "512", "--no-progress", "--set", "env.obs=features")
+TRAIN = ("train", *SCRATCH, "--n-envs", "2", "--timesteps", "512", "--no-progress", "--set", "env.obs=features")
 
 
 def _file(name: str, payload) -> Callable[[Path], None]:

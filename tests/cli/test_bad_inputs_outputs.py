@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BadInput, run_bad_input
+from helpers import SCRATCH, BadInput, run_bad_input
 
 RUNS = ("runs", "runs/*")  # training rows: no run folder may be made
 
@@ -55,7 +55,7 @@ def row(id: str, args: tuple[str, ...], expect: tuple[str, ...], code: int = 1,
     return pytest.param(case, id=id, marks=marks)
 
 
-TRAIN = ("train", "--timesteps", "64", "--no-progress")
+TRAIN = ("train", *SCRATCH, "--timesteps", "64", "--no-progress")
 EVAL = ("eval", "--model", "{run}", "--track", "kidney", "--max-steps", "5")
 PLOT = ("plot-trajectories", "--model", "{run}", "--track", "kidney", "--max-steps", "5")
 GIF = ("gif", "--model", "{run}", "--track", "kidney", "--steps", "2")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BadInput, run_bad_input
+from helpers import SCRATCH, BadInput, run_bad_input
 
 NO_RUN = ("runs", "runs/*")
-TRAIN = ("train", "--n-envs", "2", "--timesteps", "512", "--no-progress", "--track", "rounded_rectangle",
+TRAIN = ("train", *SCRATCH, "--n-envs", "2", "--timesteps", "512", "--no-progress", "--track", "rounded_rectangle",
          "--config", "deepracer", "--set", "ppo.n_steps=128", "--set", "ppo.batch_size=128",
          "--set", "ppo.n_epochs=1", "--set", "env.start_waypoint=0", "--set", "env.reverse=false")
 

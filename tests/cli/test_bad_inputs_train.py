@@ -13,10 +13,10 @@ import pytest
 
 from racingline.resources import PROJECT_TRACKS_DIR
 
-from helpers import BadInput, run_bad_input
+from helpers import SCRATCH, BadInput, run_bad_input
 
 NO_RUN = ("runs", "runs/*")
-TRAIN = ("train", "--n-envs", "2", "--timesteps", "4096", "--no-progress")
+TRAIN = ("train", *SCRATCH, "--n-envs", "2", "--timesteps", "4096", "--no-progress")
 
 
 def _track(folder: Path, name: str, array: np.ndarray) -> None:

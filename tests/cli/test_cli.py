@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from racingline import __version__
 from racingline.cli import app
 
+from helpers import SCRATCH
+
 runner = CliRunner()
 
 
@@ -61,7 +63,7 @@ def test_bare_command_still_shows_help():
 def test_features_train_then_eval_plot_gif(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "runs" / "tiny"
-    result = invoke("train", "--set", "env.obs=features", "--set", "env.continuous=true",
+    result = invoke("train", *SCRATCH, "--set", "env.obs=features", "--set", "env.continuous=true",
                     "--set", "env.reward=progress", "--track", "rounded_rectangle", "--n-envs", "1",
                     "--timesteps", "1024", "--set", "ppo.n_steps=256", "--set", "ppo.batch_size=64",
                     "--set", "ppo.n_epochs=1", "--run-dir", str(run), "--no-progress")

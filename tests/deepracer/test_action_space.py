@@ -35,6 +35,8 @@ from racingline.sim.wrappers import make_env
 from racingline.tracks.files import load_track
 from racingline.train.config import apply_overrides, load_config
 
+from helpers import SCRATCH
+
 DISCRETE = {
     "action_space": [
         {"steering_angle": -30, "speed": 0.6, "index": 0},
@@ -224,7 +226,7 @@ def test_config_key_is_relative_to_the_config_file_and_made_absolute(tmp_path, m
 
 # --- training and evaluation ------------------------------------------------------------------------
 
-TRAIN = ("train", "--timesteps", "512", "--n-envs", "2", "--track", "rounded_rectangle", "--set", "env.obs=features",
+TRAIN = ("train", *SCRATCH, "--timesteps", "512", "--n-envs", "2", "--track", "rounded_rectangle", "--set", "env.obs=features",
          "--set", "ppo.n_steps=128", "--set", "ppo.batch_size=128", "--set", "ppo.n_epochs=1",
          "--set", "eval.tracks=[kidney]", "--no-progress")
 

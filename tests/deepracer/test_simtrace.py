@@ -20,6 +20,8 @@ from racingline.deepracer.simtrace import (
     training_trace_dir,
 )
 
+from helpers import SCRATCH
+
 
 def _info(step: int, *, progress: float = 0.0, lap: bool = False, off: bool = False, wheels: int = 4) -> dict:
     return {"position_m": (1.0 + 0.1 * step, 2.0), "heading_deg": 90.0, "steering_deg": -5.0, "speed_mps": 1.5,
@@ -210,7 +212,7 @@ def _drive_and_log(tmp_path: Path) -> float:
 
 
 def test_train_sim_trace_loaded_by_deepracer_utils(tmp_path):
-    proc = _cli("train", "--timesteps", "512", "--n-envs", "2", "--no-progress", "--sim-trace", "--run-dir", "run",
+    proc = _cli("train", *SCRATCH, "--timesteps", "512", "--n-envs", "2", "--no-progress", "--sim-trace", "--run-dir", "run",
                 "--track", "kidney", "--set", "ppo.n_steps=128", "--set", "ppo.batch_size=64",
                 "--set", "env.max_episode_steps=60", "--set", "checkpoint_every=0", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -244,6 +244,7 @@ def _racingline(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Compl
 
 def test_pretrain_then_fine_tune_writes_pretrain_json_and_evaluates(demos_path, tmp_path):
     proc = _racingline("train", "--pretrain", str(demos_path), "--pretrain-epochs", "20", "--dagger-rounds", "1",
+                       "--set", "select.generated=0",
                        "--timesteps", "2048", "--n-envs", "2", "--track", TRACK, "--set", "env.max_episode_steps=80",
                        "--run-dir", "run", "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -22,6 +22,8 @@ from racingline.record.recorder import parse_driver, record_dataset
 from racingline.record.wrapper import RecordEpisodes, RecordSpec
 from racingline.sim.wrappers import make_env
 
+from helpers import SCRATCH
+
 runner = CliRunner()
 
 
@@ -140,7 +142,7 @@ def test_model_driver_and_eval_record(env, features_run):
 
 @pytest.mark.parametrize("vec_env", ["split", "subproc"])
 def test_training_records_every_nth_episode(env, vec_env):
-    args = ["train", "--timesteps", "1024", "--n-envs", "2", "--no-progress", "--record-every", "2",
+    args = ["train", *SCRATCH, "--timesteps", "1024", "--n-envs", "2", "--no-progress", "--record-every", "2",
             "--run-dir", "run", "--set", "env.max_episode_steps=60", "--set", "ppo.n_steps=256",
             "--set", "ppo.batch_size=128", "--set", f"vec_env={vec_env}", "--set", "env.track=[kidney]",
             "--set", "env.track_weights=null"]

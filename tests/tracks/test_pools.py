@@ -85,6 +85,27 @@ def test_generated_member_makes_new_tracks_every_n_episodes():
     assert env.sim_track.track.length_m > 15
 
 
+def test_generated_tracks_get_road_widths_from_the_range_and_repeat_with_the_seed():
+    def widths(seed):
+        env = DeepRacerEnv("generated", obs="features", generated_every=1, generated_width_m=[0.9, 1.1])
+        env.reset(seed=seed)
+        out = [(env.sim_track.track.name, env.sim_track.track.width_m)]
+        out += [(env.sim_track.track.name, env.sim_track.track.width_m) for _ in range(5) if env.reset()]
+        return out
+
+    first = widths(3)
+    assert first == widths(3)
+    assert all(0.9 - 1e-9 <= w <= 1.1 + 1e-9 for _, w in first) and len({round(w, 4) for _, w in first}) > 1
+    assert all(name.endswith(f"_w{w:.2f}") for name, w in first)
+    plain = DeepRacerEnv("generated", obs="features")
+    plain.reset(seed=3)
+    assert plain.sim_track.track.width_m == pytest.approx(1.07) and "_w" not in plain.sim_track.track.name
+    with pytest.raises(Exception, match="generated_width_m"):
+        apply_overrides(config_from_dict({}), ["env.generated_width_m=[1.1, 0.9]"])
+    with pytest.raises(Exception, match="generated_width_m"):
+        apply_overrides(config_from_dict({}), ["env.generated_width_m=[0.3, 0.9]"])
+
+
 def test_config_pool_reaches_the_env():
     cfg = apply_overrides(config_from_dict({}), ["env.track=[kidney, 's_*', random]", "env.reverse=random"])
     kw = env_kwargs(cfg.env)

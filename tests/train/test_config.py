@@ -29,7 +29,10 @@ def test_project_configs_load_with_the_tutorial_settings():
     assert seed.env.renderer == "pygame"
     assert (seed.ppo.learning_rate, seed.ppo.lr_schedule, seed.ppo.activation) == (1e-4, "linear", "gelu")
     assert (seed.ppo.net_arch_pi, seed.ppo.net_arch_vf, seed.ppo.ortho_init) == ([256], [256], False)
+    # The tutorial starts from scratch and keeps its last model; the default starts from the line controller.
+    assert (seed.demos.episodes, seed.select.generated, seed.env.generated_width_m) == (0, 0, None)
     default = load_config()
+    assert default.demos.episodes > 0 and default.demos.driver.startswith("line:") and default.select.generated > 0
     assert default.name == "default"
     assert default.env.renderer == "fast"
     assert load_config(CONFIGS_DIR / "seed.yaml") == seed
