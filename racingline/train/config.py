@@ -194,7 +194,6 @@ class Config:
 
 #: The config's sections (name -> dataclass).
 SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "eval": EvalConfig, "demos": DemosConfig, "select": SelectConfig}
-_SECTIONS = SECTIONS
 _CHOICES = {
     "env.sim": SIMS,
     "env.obs": OBS_MODES,
@@ -344,8 +343,8 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
     for key, value in data.items():
         if key not in names:
             raise ConfigError(f"{source}: unknown config key '{prefix}{key}'; valid keys: {', '.join(prefix + n for n in names)}")
-        if key in _SECTIONS and where == "":
-            kwargs[key] = _build(_SECTIONS[key], value if value is not None else {}, key, source)
+        if key in SECTIONS and where == "":
+            kwargs[key] = _build(SECTIONS[key], value if value is not None else {}, key, source)
             continue
         full = f"{prefix}{key}"
         ok, coerced = _check(value, hints[key])
@@ -539,8 +538,8 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any]) -> Confi
         parts = key.split(".")
         node = data
         for i, part in enumerate(parts[:-1]):
-            if part not in _SECTIONS or not isinstance(node.get(part), dict) or i > 0:
-                raise ConfigError(f"--set {key}: unknown config key '{key}'; sections are {', '.join(_SECTIONS)}")
+            if part not in SECTIONS or not isinstance(node.get(part), dict) or i > 0:
+                raise ConfigError(f"--set {key}: unknown config key '{key}'; sections are {', '.join(SECTIONS)}")
             node = node[part]
         if parts[-1] not in node:
             valid = ", ".join((parts[0] + "." if len(parts) > 1 else "") + k for k in node)

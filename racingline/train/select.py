@@ -7,8 +7,8 @@ its last model on N generated tracks in both directions, from waypoint 0, and ke
 save with the most laps (complete, no off-track step), then the fastest ones (the mean, over the tracks it
 lapped, of the fastest lap any save drove there over its own), then the most progress (:func:`rank`).
 The saves drive as they did in training, their actions sampled (seeded), unless ``select.deterministic``:
-a save that laps only without its own noise has no margin left. (On the default run of
-``benchmarks/time_to_competence.py``, deterministic driving lapped all 20 validation runs from 100k steps
+a save that laps only without its own noise has no margin left. (On a run of an earlier
+default config, ``benchmarks/time_to_competence.py``: deterministic driving lapped all 20 validation runs from 100k steps
 on, while the 2022 tracks still saw 45 of 53 laps; sampled, the saves lapped 6-18 of 20 until 500k steps
 and 20 from 600k, where the 2022 tracks saw 51-53.)
 
@@ -17,7 +17,8 @@ The validation tracks are :func:`racingline.tracks.generator.generate_track` of 
 (:class:`racingline.tracks.pools.TrackPool`), so no validation track is ever trained on; benchmarks that
 report results on generated tracks use seeds from :data:`TEST_SEED` on, which neither uses.
 
-``selection.json`` in the run records every save's laps, lap times, progress and rank, and which one was kept.
+``selection.json`` in the run records every save's laps, lap times, progress and rank, and which one
+was kept.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from racingline.errors import RunError
 from racingline.io import atomic_path, atomic_write_text
+from racingline.signals import blocked
 from racingline.train.runs import RunFolder
 
 __all__ = ["VALIDATION_SEED", "TEST_SEED", "SELECTION_FILE", "SaveScore", "validation_tracks", "held_out_tracks",
@@ -44,7 +46,7 @@ TEST_SEED = 2**31 + 1_000_000
 #: finish, not only in their speed.
 VALIDATION_WIDTH_M = (0.85, 0.95)
 #: What a selecting run writes about its choice.
-SELECTION_FILE = "selection.json"
+SELECTION_FILE = RunFolder.SELECTION_FILE
 
 
 def _generated(first_seed: int, n: int, widths_m: tuple[float, float] | None) -> list[Any]:
@@ -157,9 +159,10 @@ def select_model(run_dir: str | Path, n_tracks: int, max_steps: int, *, determin
         scores = score_saves(saves, tracks, max_steps, deterministic=deterministic, seed=seed)
         best = scores[0]
     chosen = run.checkpoint(best.steps)
-    for src, dst in ((chosen, run.model), (RunFolder.vecnormalize_for(chosen), run.vecnormalize)):
-        with atomic_path(dst) as tmp:
-            shutil.copyfile(src, tmp)
+    with blocked():  # the model and its statistics are replaced together: a signal waits for both
+        for src, dst in ((chosen, run.model), (RunFolder.vecnormalize_for(chosen), run.vecnormalize)):
+            with atomic_path(dst) as tmp:
+                shutil.copyfile(src, tmp)
     record = {"kept": best.to_dict(), "last_steps": saves[-1][0],
               "tracks": [t.name for t in tracks],
               "max_steps": int(max_steps), "deterministic": bool(deterministic), "seed": int(seed),

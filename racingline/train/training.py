@@ -540,5 +540,5 @@ def _select(run: RunFolder, cfg: Config, timesteps: int, progress: bool) -> None
     except Interrupted as exc:
         raise TrainingInterrupted(run.path, timesteps, exc.signum) from None
     if progress:
-        print(f"kept the save of step {kept['steps']}: {kept['laps']}/{2 * cfg.select.generated} validation laps",
-              file=sys.stderr, flush=True)
+        what = f"{kept['laps']}/{2 * cfg.select.generated} validation laps" if kept["lap_times_s"] else "the only save"
+        print(f"kept the save of step {kept['steps']}: {what}", file=sys.stderr, flush=True)
