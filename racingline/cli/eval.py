@@ -35,6 +35,26 @@ def _load_run(model: Path | None, runs_dir: Path, sets: list[str] | None = None)
     return apply_sets(load_run(path), sets)
 
 
+def _plot_torcs(model: Path | None, tracks: list[str], out: Path | None, max_steps: int | None, cols: int | None,
+                runs_dir: Path, sets: list[str] | None) -> None:
+    """``plot-trajectories`` of a run trained on TORCS: its eval tracks unless ``--track`` names TORCS tracks."""
+    from racingline.torcs.evaluate import plot_torcs_trajectories
+    from racingline.torcs.install import find_torcs, resolve_track
+
+    install = find_torcs()
+    chosen = [resolve_track(install, t) for t in tracks]  # a bad track fails before the model is loaded
+    run = _load_run(model, runs_dir, sets)
+    chosen = chosen or [resolve_track(install, t) for t in run.config.eval.tracks]
+    if max_steps is None:
+        max_steps = run.config.eval.max_steps
+    target = out if out is not None else check_output(run.run_dir / "trajectories.png", "")
+    rollouts: list = []
+    _write_or_fail(target, lambda: rollouts.extend(plot_torcs_trajectories(run, chosen, target, max_steps=max_steps,
+                                                                            cols=cols)))
+    laps = sum(r.result.lap_complete for r in rollouts)
+    typer.echo(f"wrote {target} ({len(rollouts)} TORCS tracks, {laps} laps completed)")
+
+
 def _check_positive(name: str, value: float | None) -> None:
     if value is not None and not value > 0:
         fail(f"{name} {value}: must be positive", code=2)  # a bad option value: a usage error, like Typer's
@@ -217,6 +237,13 @@ def register(app: typer.Typer) -> None:
         if out is not None and out.suffix.lower() != ".png":
             fail(f"{out}: the trajectory plot is a PNG; give a path ending in .png")
         check_output(out, "--out")
+        from racingline.cli.torcs import wants_torcs
+
+        if wants_torcs(None, model, runs_dir):  # a TORCS run: its tracks are TORCS's (racingline.torcs.evaluate)
+            if start_waypoint or reverse:
+                fail("--start-waypoint, --reverse: TORCS races start on the grid and run the track's own way", code=2)
+            _plot_torcs(model, list(track) + list(tracks), out, max_steps, cols, runs_dir, sets)
+            return
         if track or tracks:
             chosen = resolve_eval_tracks(track, tracks)  # before the model is loaded: a bad track fails at once
             run = _load_run(model, runs_dir, sets)

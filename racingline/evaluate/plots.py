@@ -95,7 +95,7 @@ def trajectory_figure(rollouts: Sequence[Rollout], *, cols: int | None = None, p
     for i, ro in enumerate(rollouts):
         ax = fig.add_subplot(rows, cols, i + 1)
         axes.append(ax)
-        draw_track(ax, _driving_track(ro))
+        draw_track(ax, _driving_track(ro), full_width=ro.sim == "torcs")
         path = np.asarray(ro.path_m, dtype=np.float64).reshape(-1, 2)
         if len(path) > 1 and len(speeds[i]) == len(path):
             mappable = speed_collection(path, speeds[i], linewidth=1.6, clim=clim, zorder=6)

@@ -206,6 +206,8 @@ class Rollout:
         info: the env's ``info`` at the last step.
         result: the episode's figures.
         speeds_mps: the car's speed at each point of ``path_m`` (m/s).
+        sim: the simulator (``carracing``, or ``torcs``: the road the car drives on is the track's whole width
+            between its borders, not CarRacing's half of DeepRacer's).
     """
 
     track: Track
@@ -213,3 +215,4 @@ class Rollout:
     info: dict[str, Any]
     result: EpisodeResult
     speeds_mps: list[float] = field(default_factory=list)
+    sim: str = "carracing"

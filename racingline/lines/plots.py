@@ -189,12 +189,13 @@ def _draw_start(ax, track: Track, extent: float, left: np.ndarray, right: np.nda
                 va="top" if np.sin(heading) > 0.3 else "bottom" if np.sin(heading) < -0.3 else "center")
 
 
-def draw_track(ax, track: Track, *, numbered_corners: bool = False) -> None:
+def draw_track(ax, track: Track, *, numbered_corners: bool = False, full_width: bool = False) -> None:
     """Draw ``track`` on ``ax`` as the line pictures do: the full DeepRacer road (light), the road the simulated
-    car drives on (dark: half DeepRacer's width, :func:`sim_road_edges`), the dashed centerline, the start
-    line and the driving-direction arrow; and the numbered corners when asked. ``track`` is in the driving
-    direction (``track.reversed()`` for a reversed drive)."""
-    left, right = sim_road_edges(track)
+    car drives on (dark: half DeepRacer's width, :func:`sim_road_edges`; with ``full_width``, as on TORCS,
+    the whole road between the track's borders), the dashed centerline, the start line and the
+    driving-direction arrow; and the numbered corners when asked. ``track`` is in the driving direction
+    (``track.reversed()`` for a reversed drive)."""
+    left, right = (np.asarray(track.inside), np.asarray(track.outside)) if full_width else sim_road_edges(track)
     extent = _draw_road(ax, track, left, right)
     if numbered_corners:
         _draw_corners(ax, track)

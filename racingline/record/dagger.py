@@ -5,7 +5,7 @@ them and meets states it never saw. Each DAgger round (Ross, Gordon and Bagnell,
 the config's env with the current policy (deterministic, through the training observation pipeline),
 labels every visited state with the action the expert would take there (the line controller,
 :class:`~racingline.record.recorder.LineDriver` on a ``mincurv`` line of the episode's track and
-direction), adds those steps to the cloning set and trains on the aggregate again. The rewards are the
+direction; on TORCS, :class:`~racingline.torcs.expert.TorcsLineDriver`), adds those steps to the cloning set and trains on the aggregate again. The rewards are the
 policy's own, so the critic also learns the returns of the policy it will fine-tune.
 """
 
@@ -66,7 +66,14 @@ def collect_dagger(bc: BehaviourCloning, env_kwargs: dict[str, Any], *, episodes
     from racingline.record.recorder import LineDriver
     from racingline.sim.wrappers import make_env
 
-    expert = driver if driver is not None else LineDriver(EXPERT)
+    if driver is not None:
+        expert = driver
+    elif env_kwargs.get("sim") == "torcs":  # the line controller on TORCS (racingline.torcs.expert)
+        from racingline.torcs.expert import TorcsLineDriver
+
+        expert = TorcsLineDriver(EXPERT)
+    else:
+        expert = LineDriver(EXPERT)
     n_stack = bc.demos.n_stack
     env = make_env(**env_kwargs)
     done: list[_Episode] = []

@@ -3,7 +3,9 @@
 Drivers (``--driver``):
 
 - ``line:METHOD`` (``mincurv``, ``k1999``, ...): the line-following controller on a line optimised for each
-  episode's track and direction (cached per track), so it drives generated and random tracks too;
+  episode's track and direction (cached per track), so it drives generated and random tracks too; on a
+  TORCS config (``env.sim: torcs``) the TORCS line controller (:mod:`racingline.torcs.expert`) on a line
+  optimised per TORCS track;
 - ``line:FILE``: the controller on a saved line (``racingline line optimize --out``); every episode is on
   the line's track, in the line's direction;
 - ``model:RUN``: a trained run's policy, deterministic, with its own observation pipeline (frame stack,
@@ -33,7 +35,7 @@ from racingline.errors import ConfigError
 from racingline.record.dataset import DatasetError
 from racingline.record.wrapper import RecordEpisodes, RecordSpec
 
-__all__ = ["DriverSpec", "parse_driver", "LineDriver", "RecordResult", "record_dataset", "DRIVER_KINDS"]
+__all__ = ["DriverSpec", "parse_driver", "LineDriver", "line_driver_for", "RecordResult", "record_dataset", "DRIVER_KINDS"]
 
 #: Optimised lines kept per driver (a pool's tracks in both directions, generated tracks come and go).
 _LINE_CACHE = 32
@@ -120,6 +122,20 @@ class LineDriver:
         return self.follower.continuous(state)
 
 
+def line_driver_for(cfg: Any, source: str) -> Any:
+    """The line controller for ``cfg``'s simulator: :class:`LineDriver` on CarRacing, or on TORCS
+    (``env.sim: torcs``) :class:`~racingline.torcs.expert.TorcsLineDriver` on a line optimised per TORCS
+    track (a saved line file is refused there: its line is a CarRacing track's)."""
+    if cfg.env.sim != "torcs":
+        return LineDriver(source)
+    if source not in LINE_METHODS:
+        raise ConfigError(f"--driver line:{source}: on TORCS the controller drives a line optimised per track; "
+                          f"give a method ({', '.join(LINE_METHODS)}), not a line file")
+    from racingline.torcs.expert import TorcsLineDriver
+
+    return TorcsLineDriver(source)
+
+
 @dataclass
 class RecordResult:
     """What a recording wrote: the dataset, whole episodes and steps added, laps, and the time taken."""
@@ -154,6 +170,8 @@ def _recording_config(cfg: Any, tracks: Sequence[str] | None, max_steps: int | N
 
 
 def _check_line_actions(cfg: Any, label: str) -> None:
+    if cfg.env.sim == "torcs":
+        return  # TORCS configs are continuous steer/gas/brake (checked when read)
     if cfg.env.action_space is not None or not cfg.env.continuous:
         what = f"the DeepRacer action space {cfg.env.action_space}" if cfg.env.action_space else "discrete actions"
         raise ConfigError(f"--driver {label}: the line controller drives CarRacing's continuous actions, but the "
@@ -213,8 +231,8 @@ def record_dataset(
         if sets:
             cfg = apply_overrides(cfg, list(sets))
         _check_line_actions(cfg, spec.label)
-        line_driver = LineDriver(spec.source)
-        if line_driver.line is not None:
+        line_driver = line_driver_for(cfg, spec.source)
+        if getattr(line_driver, "line", None) is not None:
             line = line_driver.line
             if not tracks:
                 tracks = [line.track_name]
@@ -258,7 +276,7 @@ def record_dataset(
                         interrupted=interrupted)
 
 
-def _drive_line_episode(env: RecordEpisodes, driver: LineDriver, seed: int, stop: threading.Event | None) -> bool:
+def _drive_line_episode(env: RecordEpisodes, driver: Any, seed: int, stop: threading.Event | None) -> bool:
     """One episode driven by the line controller; ``False`` when stopped (the episode is dropped)."""
     env.reset(seed=seed)
     base = env.unwrapped

@@ -16,6 +16,10 @@ on leaving the road (``terminate_on_off_track``), when the car makes less than 5
 seconds,
 or at ``max_episode_steps`` (truncated).
 
+After each reset and step the env publishes the car as ``env.state``, a
+:class:`~racingline.torcs.state.TorcsState` (CarState's fields, in TORCS's metres), which recorders and
+the line controller (:mod:`racingline.torcs.expert`) read as they read a CarRacing car.
+
 Every reset starts a new TORCS race (a robot cannot restart one): with ``prelaunch`` the next race's
 process is started during the current episode and waits, so a reset costs a connection, not a launch.
 """
@@ -37,11 +41,14 @@ from gymnasium import spaces
 from racingline.torcs.install import TorcsError, find_torcs, resolve_robot, resolve_track
 from racingline.torcs.process import DEFAULT_ANGLES_DEG, TorcsProcess, parse_message
 from racingline.torcs.race import DEFAULT_CAR, RaceSpec, load_race
+from racingline.torcs.state import TorcsState, TorcsTrackView
 
 __all__ = ["TorcsEnv", "OBS_FIELDS", "obs_index", "STEP_S"]
 
 #: Simulated seconds between two robot steps (TORCS's robot period).
 STEP_S = 0.02
+#: The front wheels' angle at full steer of racingline's car (car1-stock1's steer lock, 21 degrees).
+STEER_LOCK_RAD = math.radians(21.0)
 #: ``(field, width, scale)`` of the observation, in order; each value is divided by its scale.
 OBS_FIELDS: tuple[tuple[str, int, float], ...] = (
     ("angle", 1, math.pi), ("trackPos", 1, 1.0), ("speedX", 1, 300.0), ("speedY", 1, 300.0), ("speedZ", 1, 300.0),
@@ -83,6 +90,9 @@ class _Episode:
     dist_m: float = 0.0
     best_dist_m: float = -math.inf
     best_time_s: float = 0.0
+    proj: int | None = None
+    yaw: float | None = None
+    steer: float = 0.0
 
 
 def _kill(procs: list[TorcsProcess | None]) -> None:
@@ -168,7 +178,7 @@ class TorcsEnv(gym.Env):
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self.action_space = spaces.Box(np.array([-1, 0, 0], np.float32), np.array([1, 1, 1], np.float32),
                                        dtype=np.float32)
-        self._lengths: dict[str, float] = {}
+        self._views: dict[str, TorcsTrackView] = {}
         self._proc: TorcsProcess | None = None
         self._spare: TorcsProcess | None = None
         self._next_track: str | None = None
@@ -176,17 +186,23 @@ class TorcsEnv(gym.Env):
         self._finalizer = weakref.finalize(self, _kill, self._procs)
         self._ep: _Episode | None = None
         self._obs = np.zeros(self.observation_space.shape, np.float32)
+        #: The car after the last reset or step (None before the first reset).
+        self.state: TorcsState | None = None
         self.last_message: dict[str, str] = {}
         self._num: dict[str, float] = {}
 
     # ------------------------------------------------------------------ races
-    def track_length_m(self, track: str) -> float:
-        """The length of ``track`` (from TORCS's track description)."""
-        if track not in self._lengths:
+    def track_view(self, track: str) -> TorcsTrackView:
+        """``track``'s shape (from TORCS's track description, read once per track)."""
+        if track not in self._views:
             from racingline.torcs.tracks import torcs_track
 
-            self._lengths[track] = torcs_track(track, install=self.install).length_m
-        return self._lengths[track]
+            self._views[track] = TorcsTrackView(torcs_track(track, install=self.install))
+        return self._views[track]
+
+    def track_length_m(self, track: str) -> float:
+        """The length of ``track`` (from TORCS's track description)."""
+        return self.track_view(track).track.length_m
 
     def _draw_track(self) -> str:
         if len(self.tracks) == 1:
@@ -251,6 +267,7 @@ class TorcsEnv(gym.Env):
         if msg is None or msg.startswith("***"):
             raise TorcsError(f"TORCS ended the race on {track} before its first step: {self._proc.log_tail()}")
         self._read(msg)
+        self._publish(off=False, off_end=False)
         return self._obs.copy(), self._info(off=False)
 
     def step(self, action):
@@ -259,6 +276,7 @@ class TorcsEnv(gym.Env):
             raise RuntimeError("TorcsEnv.step() before reset()")
         a = np.clip(np.asarray(action, dtype=np.float64).reshape(3), self.action_space.low, self.action_space.high)
         ep = self._ep
+        ep.steer = float(-a[0])
         self._proc.send(f"(accel {a[1]:.5f})(brake {a[2]:.5f})(steer {-a[0]:.5f})(meta 0)(repeat {self.frame_skip})")
         msg = self._proc.receive(self.timeout_s)
         ep.steps += 1
@@ -292,6 +310,7 @@ class TorcsEnv(gym.Env):
         if limit is None:
             limit = math.ceil(self.laps * ep.length_m / 8.0 / (STEP_S * self.frame_skip))
         truncated = not terminated and ep.steps >= limit
+        self._publish(off=off, off_end=bool(off and self.terminate_on_off_track and not ep.laps_done >= self.laps))
         info = self._info(off=off)
         if stalled:
             info["stalled"] = True
@@ -316,6 +335,35 @@ class TorcsEnv(gym.Env):
         self._num = {k: float(m[k]) for k in _SCALARS}
         if self._ep is not None:
             self._ep.dist_m = self._num["distRaced"]
+
+    def _publish(self, *, off: bool, off_end: bool) -> None:
+        """Set :attr:`state` from the last message."""
+        ep = self._ep
+        assert ep is not None
+        m = self._num
+        view = self.track_view(ep.track)
+        yaw = m["yaw"]
+        dt = STEP_S * self.frame_skip
+        yaw_rate = 0.0 if ep.yaw is None or ep.steps == 0 else math.remainder(yaw - ep.yaw, math.tau) / dt
+        ep.yaw = yaw
+        ep.proj = view.nearest(m["x"], m["y"], ep.proj)
+        c, s = math.cos(yaw), math.sin(yaw)
+        sx, sy = m["speedX"] / 3.6, m["speedY"] / 3.6
+        laps = self.laps
+        self.state = TorcsState(
+            x=m["x"], y=m["y"], yaw=yaw, angle=math.remainder(yaw - math.pi / 2, math.tau),
+            vx=sx * c - sy * s, vy=sx * s + sy * c, speed_x_mps=sx, yaw_rate=yaw_rate,
+            steer_angle=ep.steer * STEER_LOCK_RAD,
+            wheel_omega=tuple(float(w) for w in self.last_message["wheelSpinVel"].split()[:4]),
+            track_pos=m["trackPos"], wheels_on_road=0 if off else 4,
+            off_track=bool(off), proj=ep.proj,
+            progress=float(np.clip(100.0 * ep.dist_m / (laps * ep.length_m), 0.0, 100.0)),
+            lap_complete=ep.laps_done >= laps, reversed=abs(m["angle"]) > math.pi / 2, track_length=ep.length_m,
+            off_track_end=off_end, steps=ep.steps,
+            time_s=float(sum(ep.lap_times or ())) if ep.laps_done >= laps else max(0.0, m["time"]),
+            off_track_count=ep.off_track_count,
+            distance_m=ep.dist_m, laps_completed=ep.laps_done, lap_times_s=tuple(ep.lap_times or ()), sim=view,
+            track_name=ep.track)
 
     def _info(self, *, off: bool) -> dict[str, Any]:
         ep = self._ep

@@ -17,7 +17,7 @@ from typing import Any
 from racingline.errors import ConfigError
 from racingline.evaluate.results import EpisodeResult, EvalReport, TrackResult
 
-__all__ = ["run_sim", "evaluate_torcs", "compare_with_robots"]
+__all__ = ["run_sim", "evaluate_torcs", "torcs_rollouts", "plot_torcs_trajectories", "compare_with_robots"]
 
 
 def run_sim(model: str | os.PathLike | None, runs_dir: str | os.PathLike = "runs") -> str:
@@ -32,9 +32,13 @@ def run_sim(model: str | os.PathLike | None, runs_dir: str | os.PathLike = "runs
 
 def evaluate_torcs(run: Any, tracks: Sequence[str], episodes: int = 1, max_steps: int | None = None,
                    deterministic: bool = True, seed: int = 0,
-                   on_episode: Callable[[EpisodeResult], None] | None = None) -> EvalReport:
+                   on_episode: Callable[[EpisodeResult], None] | None = None,
+                   paths: list[Any] | None = None) -> EvalReport:
     """Drive ``run`` (a :class:`~racingline.train.runs.LoadedRun` trained on TORCS) for ``episodes`` episodes
     on each TORCS track; returns the report (lap times are TORCS's, from a standing start on the grid).
+
+    ``paths``: a list that each episode's :class:`~racingline.evaluate.results.Rollout` (the path driven,
+    coloured by speed in pictures) is appended to.
 
     Raises :class:`~racingline.torcs.install.TorcsError` for an unknown track, :class:`ConfigError` for a run
     not trained on TORCS, :class:`~racingline.errors.ModelError` when the model does not fit the env.
@@ -62,7 +66,7 @@ def evaluate_torcs(run: Any, tracks: Sequence[str], episodes: int = 1, max_steps
         eps = []
         try:
             for _ in range(int(episodes)):
-                eps.append(_episode(run, venv, track, deterministic))
+                eps.append(_episode(run, venv, track, deterministic, paths))
                 if on_episode is not None:
                     on_episode(eps[-1])
         finally:
@@ -73,18 +77,49 @@ def evaluate_torcs(run: Any, tracks: Sequence[str], episodes: int = 1, max_steps
                       max_steps=max_steps, tracks=results)
 
 
-def _episode(run: Any, venv: Any, track: str, deterministic: bool) -> EpisodeResult:
+def _episode(run: Any, venv: Any, track: str, deterministic: bool, paths: list[Any] | None = None) -> EpisodeResult:
     obs = venv.reset()
     total = 0.0
     reversed_steps = 0
+    env = venv.unwrapped.envs[0].unwrapped
+    path = [env.state.position_m]
+    speeds = [env.state.speed_mps]
     while True:
         action, _ = run.model.predict(obs, deterministic=deterministic)
         obs, rewards, dones, infos = venv.step(action)
         info = infos[0]
         total += float(rewards[0])
         reversed_steps += bool(info.get("reversed", False))
+        path.append(tuple(info["position_m"]))
+        speeds.append(float(info["speed_mps"]))
         if dones[0]:
-            return EpisodeResult.from_final_info(info, track=track, total_reward=total, reversed_steps=reversed_steps)
+            result = EpisodeResult.from_final_info(info, track=track, total_reward=total,
+                                                   reversed_steps=reversed_steps)
+            if paths is not None:
+                from racingline.evaluate.results import Rollout
+
+                paths.append(Rollout(track=env.track_view(track).track, path_m=path, info=dict(info), result=result,
+                                     speeds_mps=speeds, sim="torcs"))
+            return result
+
+
+def torcs_rollouts(run: Any, tracks: Sequence[str], *, max_steps: int | None = None) -> list[Any]:
+    """One deterministic episode of ``run`` on each TORCS track, as :class:`~racingline.evaluate.results.Rollout`
+    objects (the path in TORCS's metres, the track from TORCS's own description)."""
+    paths: list[Any] = []
+    evaluate_torcs(run, tracks, episodes=1, max_steps=max_steps, deterministic=True, paths=paths)
+    return paths
+
+
+def plot_torcs_trajectories(run: Any, tracks: Sequence[str], out: str | os.PathLike, *, max_steps: int | None = None,
+                            cols: int | None = None) -> list[Any]:
+    """``racingline plot-trajectories`` of a TORCS run: the grid of driven paths, coloured by speed, over
+    the TORCS tracks (whole road width, start line, direction). Written only when every rollout ran."""
+    from racingline.evaluate.plots import save_figure, trajectory_figure
+
+    rollouts = torcs_rollouts(run, tracks, max_steps=max_steps)
+    save_figure(trajectory_figure(rollouts, cols=cols), out)
+    return rollouts
 
 
 def compare_with_robots(report: EvalReport, robots: Sequence[str] = ("bt", "berniw:1"), *, laps: int = 1

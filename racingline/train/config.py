@@ -414,6 +414,12 @@ def demos_unusable(cfg: Config) -> str | None:
     """Why the config's demonstrations cannot be used (``None`` when they can): the line controller drives
     CarRacing's continuous actions only. A run whose env differs trains without them and says so."""
     env = cfg.env
+    if env.sim == "torcs":  # racingline.torcs.expert drives a line optimised per TORCS track
+        from racingline.choices import LINE_METHODS
+
+        if str(cfg.demos.driver).partition(":")[2] not in LINE_METHODS:
+            return f"demos.driver {cfg.demos.driver!r}: on TORCS the line controller needs a method, not a line file"
+        return None
     if env.sim != "carracing":
         return f"the line controller drives CarRacing, not env.sim={env.sim}"
     if env.action_space is not None:

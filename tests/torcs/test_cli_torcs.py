@@ -26,6 +26,9 @@ BAD = [
              absent=("runs/*",)),
     BadInput("train-pixels", ("train", "--config", "torcs", "--set", "env.obs=pixels", "--runs-dir", "{tmp}/runs"),
              ("env.obs", "features"), absent=("runs/*",)),
+    BadInput("record-line-file", ("record", "--driver", "line:{tmp}/line.npy", "--config", "torcs", "--out",
+                                  "{tmp}/ds"), ("line optimised per track", "not a line file"),
+             absent=("ds",), setup=lambda d: (d / "line.npy").write_bytes(b"")),
     BadInput("eval-unknown-track", ("eval", "--sim", "torcs", "--track", "road/nowhere", "--model", "{tmp}/none"),
              ("road/nowhere", "no such TORCS track")),
     BadInput("eval-bad-sim", ("eval", "--sim", "rfactor", "--model", "{tmp}/none"), ("--sim rfactor",), code=2),
@@ -68,10 +71,20 @@ def test_robots_race_alone_and_report_lap_times(torcs, tmp_path):
 
 
 def test_train_and_eval_on_torcs(torcs, tmp_path):
+    # The shipped recipe, shrunk: two controller laps recorded and cloned, one DAgger round, PPO.
     racingline("train", "--config", "torcs", "--timesteps", "128", "--n-envs", "2", "--set", "ppo.n_steps=64",
                "--set", "ppo.batch_size=64", "--set", "env.track=[road/g-track-1, road/e-track-1]",
-               "--run-dir", "run", "--no-progress", cwd=tmp_path)
+               "--set", "demos.episodes=2", "--set", "demos.tracks=[road/g-track-1]", "--set", "demos.epochs=2",
+               "--set", "demos.dagger_rounds=1", "--set", "demos.dagger_episodes=1",
+               "--set", "env.max_episode_steps=300", "--run-dir", "run", "--no-progress", cwd=tmp_path)
     assert (tmp_path / "run" / "model.zip").is_file()
+    pre = json.loads((tmp_path / "run" / "pretrain.json").read_text())
+    assert pre["episodes"] == 2 and pre["driver"] == "line:mincurv" and len(pre["dagger"]) == 1
+    assert pre["heldout_action_error"] is None or pre["heldout_action_error"] < pre["heldout_action_error_before"]
+    # Its picture: the path driven on a TORCS track, drawn over TORCS's own track description.
+    pic = racingline("plot-trajectories", "--model", "run", "--track", "road/g-track-2", "--max-steps", "60",
+                     "--out", "paths.png", cwd=tmp_path)
+    assert "1 TORCS tracks" in pic.stdout and (tmp_path / "paths.png").stat().st_size > 10_000
     done = racingline("eval", "--model", "run", "--track", "road/g-track-2", "--max-steps", "40", "--json", "ev.json",
                       cwd=tmp_path)
     report = json.loads((tmp_path / "ev.json").read_text())
