@@ -54,14 +54,15 @@ def single_env(seconds: float, frame_skip: int, prelaunch: bool, episode_steps: 
 
 
 def ppo(n_envs: int, steps: int) -> dict:
-    """PPO on the shipped TORCS config with ``n_envs`` instances: env-steps/s over ``steps`` steps."""
+    """PPO on the shipped TORCS config with ``n_envs`` instances: env-steps/s over ``steps`` steps (PPO alone:
+    without the config's demonstrations)."""
     import tempfile
 
     from racingline.train.training import resolve_config, train
 
     n_steps = max(64, 2048 // n_envs)
     cfg = resolve_config("torcs", [f"ppo.n_steps={n_steps}", f"ppo.batch_size={min(256, n_steps * n_envs)}",
-                                   "checkpoint_every=0"], timesteps=steps, n_envs=n_envs)
+                                   "checkpoint_every=0", "demos.episodes=0"], timesteps=steps, n_envs=n_envs)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         run = train(cfg, run_dir=Path(tmp) / "run", progress=False)

@@ -5,8 +5,9 @@ them and meets states it never saw. Each DAgger round (Ross, Gordon and Bagnell,
 the config's env with the current policy (deterministic, through the training observation pipeline),
 labels every visited state with the action the expert would take there (the line controller,
 :class:`~racingline.record.recorder.LineDriver` on a ``mincurv`` line of the episode's track and
-direction; on TORCS, :class:`~racingline.torcs.expert.TorcsLineDriver`), adds those steps to the cloning set and trains on the aggregate again. The rewards are the
-policy's own, so the critic also learns the returns of the policy it will fine-tune.
+direction; on TORCS, :class:`~racingline.torcs.expert.TorcsLineDriver`), adds those steps to the cloning
+set and trains on the aggregate again. The rewards are the policy's own, so the critic also learns the
+returns of the policy it will fine-tune.
 """
 
 from __future__ import annotations
