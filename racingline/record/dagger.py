@@ -64,17 +64,10 @@ def collect_dagger(bc: BehaviourCloning, env_kwargs: dict[str, Any], *, episodes
     """
     import torch
 
-    from racingline.record.recorder import LineDriver
+    from racingline.record.recorder import line_driver_for
     from racingline.sim.wrappers import make_env
 
-    if driver is not None:
-        expert = driver
-    elif env_kwargs.get("sim") == "torcs":  # the line controller on TORCS (racingline.torcs.expert)
-        from racingline.torcs.expert import TorcsLineDriver
-
-        expert = TorcsLineDriver(EXPERT)
-    else:
-        expert = LineDriver(EXPERT)
+    expert = driver if driver is not None else line_driver_for(env_kwargs.get("sim", "carracing"), EXPERT)
     n_stack = bc.demos.n_stack
     env = make_env(**env_kwargs)
     done: list[_Episode] = []

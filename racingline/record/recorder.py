@@ -35,7 +35,8 @@ from racingline.errors import ConfigError
 from racingline.record.dataset import DatasetError
 from racingline.record.wrapper import RecordEpisodes, RecordSpec
 
-__all__ = ["DriverSpec", "parse_driver", "LineDriver", "line_driver_for", "RecordResult", "record_dataset", "DRIVER_KINDS"]
+__all__ = ["DriverSpec", "parse_driver", "LineDriver", "line_driver_for", "RecordResult", "record_dataset",
+           "DRIVER_KINDS"]
 
 #: Optimised lines kept per driver (a pool's tracks in both directions, generated tracks come and go).
 _LINE_CACHE = 32
@@ -122,11 +123,11 @@ class LineDriver:
         return self.follower.continuous(state)
 
 
-def line_driver_for(cfg: Any, source: str) -> Any:
-    """The line controller for ``cfg``'s simulator: :class:`LineDriver` on CarRacing, or on TORCS
-    (``env.sim: torcs``) :class:`~racingline.torcs.expert.TorcsLineDriver` on a line optimised per TORCS
-    track (a saved line file is refused there: its line is a CarRacing track's)."""
-    if cfg.env.sim != "torcs":
+def line_driver_for(sim: str, source: str) -> Any:
+    """The line controller for simulator ``sim`` (a config's ``env.sim``): :class:`LineDriver` on CarRacing,
+    or on TORCS :class:`~racingline.torcs.expert.TorcsLineDriver` on a line optimised per TORCS track (a
+    saved line file is refused there: its line is a CarRacing track's)."""
+    if sim != "torcs":
         return LineDriver(source)
     if source not in LINE_METHODS:
         raise ConfigError(f"--driver line:{source}: on TORCS the controller drives a line optimised per track; "
@@ -231,7 +232,7 @@ def record_dataset(
         if sets:
             cfg = apply_overrides(cfg, list(sets))
         _check_line_actions(cfg, spec.label)
-        line_driver = line_driver_for(cfg, spec.source)
+        line_driver = line_driver_for(cfg.env.sim, spec.source)
         if getattr(line_driver, "line", None) is not None:
             line = line_driver.line
             if not tracks:

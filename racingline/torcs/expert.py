@@ -115,8 +115,7 @@ class TorcsLineDriver:
         """The line driven on ``track`` (optimised on first use)."""
         if track not in self._lines:
             line = torcs_line(track, self.method, margin_m=self.margin_m)
-            s = np.concatenate([[0.0], np.cumsum(line.seg_m)[:-1]])
-            self._lines[track] = (line, s, float(line.seg_m.sum()))
+            self._lines[track] = (line, line.s_m, line.length_m)
         return self._lines[track][0]
 
     def reset(self, state: Any) -> None:

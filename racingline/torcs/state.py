@@ -29,9 +29,7 @@ class TorcsTrackView:
 
     def __init__(self, track: Track) -> None:
         self.track = track
-        self.center = np.ascontiguousarray(track.center, dtype=np.float64)
-        seg = np.hypot(*(np.roll(self.center, -1, axis=0) - self.center).T)
-        self.length_m = float(seg.sum())
+        self.center = track.center
 
     def closest_waypoint(self, proj: int) -> int:
         return int(proj)
