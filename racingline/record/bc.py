@@ -82,6 +82,7 @@ class BCResult:
     critic: str = "trained"
     bc_loss_per_epoch: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    clone_seconds: float = 0.0
     dagger: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
 
@@ -383,12 +384,13 @@ def reward_mismatch(ds: RecordedDataset, cfg: Any) -> list[str]:
 def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: RecordedDataset, cfg: Any, *,
                  epochs: int = DEFAULT_PRETRAIN_EPOCHS, stop: threading.Event | None = None,
                  dagger_rounds: int = 0, env_kwargs: dict[str, Any] | None = None,
-                 dagger_episodes: int = 16, std_scale: float = 1.0) -> BCResult:
+                 dagger_episodes: int = 16, std_scale: float = 1.0, dagger_expert: str | None = None) -> BCResult:
     """Pretrain a fresh run's ``model`` on ``dataset`` (see the module docstring); write ``pretrain.json``.
 
     ``dagger_rounds``: rounds of DAgger after cloning (:func:`racingline.record.dagger.dagger`), each
     driving ``dagger_episodes`` episodes of the config's env (``env_kwargs``) with the policy and adding
-    them, labelled by the line controller, to the training steps. ``std_scale`` scales the Gaussian's
+    them, labelled by the line controller (driving ``dagger_expert``'s line; default
+    :data:`racingline.record.dagger.EXPERT`), to the training steps. ``std_scale`` scales the Gaussian's
     cloned spread (:meth:`BehaviourCloning.set_action_std`). Nothing is written when ``stop`` is set
     before the end (the caller removes the run).
     """
@@ -401,13 +403,16 @@ def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: Rec
     mismatch = reward_mismatch(dataset, cfg)
     bc = BehaviourCloning(model, venv, demos, gamma=cfg.ppo.gamma, critic=not mismatch, seed=cfg.seed)
     before, _, value_before = bc.heldout_errors()
+    fit_t0 = time.perf_counter()
     losses = bc.fit(epochs, stop)
+    fit_s = time.perf_counter() - fit_t0
     dagger_log: list[dict[str, Any]] = []
     if dagger_rounds and not (stop is not None and stop.is_set()):
-        from racingline.record.dagger import dagger
+        from racingline.record.dagger import EXPERT, dagger
 
         dagger_log = dagger(bc, env_kwargs if env_kwargs is not None else {}, rounds=dagger_rounds,
-                            episodes=dagger_episodes, epochs=max(1, int(epochs) // 2), seed=cfg.seed, stop=stop)
+                            episodes=dagger_episodes, epochs=max(1, int(epochs) // 2), seed=cfg.seed, stop=stop,
+                            expert=dagger_expert or EXPERT)
     std = bc.set_action_std(std_scale)
     after, per_dim, value_after = bc.heldout_errors()
     result = BCResult(
@@ -416,7 +421,8 @@ def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: Rec
         heldout_action_error_before=before, heldout_action_error=after, heldout_action_error_per_dim=per_dim,
         heldout_value_error_before=value_before, heldout_value_error=value_after, action_std=std,
         critic="trained" if not mismatch else f"not trained: the dataset's rewards differ ({'; '.join(mismatch)})",
-        bc_loss_per_epoch=losses, seconds=round(time.perf_counter() - t0, 3), dagger=dagger_log,
+        bc_loss_per_epoch=losses, seconds=round(time.perf_counter() - t0, 3), clone_seconds=round(fit_s, 3),
+        dagger=dagger_log,
         stopped=bool(stop is not None and stop.is_set()))
     if result.stopped:
         return result

@@ -110,22 +110,32 @@ def collect_dagger(bc: BehaviourCloning, env_kwargs: dict[str, Any], *, episodes
 
 
 def dagger(bc: BehaviourCloning, env_kwargs: dict[str, Any], *, rounds: int, episodes: int = 8, epochs: int = 10,
-           seed: int = 0, stop: threading.Event | None = None) -> list[dict[str, Any]]:
+           seed: int = 0, stop: threading.Event | None = None, expert: str = EXPERT) -> list[dict[str, Any]]:
     """``rounds`` rounds of DAgger on ``bc`` (see the module docstring); one summary per round.
 
     Round ``k`` drives with seeds ``seed + 10_000 * (k + 1) + i`` (not the dataset's), then trains ``epochs``
-    passes over the aggregated steps.
+    passes over the aggregated steps. ``expert``: the line method the controller drives (per track and
+    direction); a run's own demonstrations use their driver's, so the labels match the recorded laps.
     """
+    import time
+
+    from racingline.record.recorder import line_driver_for
+
+    driver = line_driver_for(env_kwargs.get("sim", "carracing"), expert)
     log = []
     for k in range(int(rounds)):
         if stop is not None and stop.is_set():
             break
-        more, summary = collect_dagger(bc, env_kwargs, episodes=episodes, seed=seed + 10_000 * (k + 1), stop=stop)
+        t0 = time.perf_counter()
+        more, summary = collect_dagger(bc, env_kwargs, episodes=episodes, seed=seed + 10_000 * (k + 1), stop=stop,
+                                       driver=driver)
         if more is None:
             break
+        t1 = time.perf_counter()
         bc.add(more)
         losses = bc.fit(epochs, stop)
         summary.update(round=k + 1, epochs=len(losses), bc_loss=round(losses[-1], 6) if losses else None,
-                       train_steps=len(bc.train_idx))
+                       train_steps=len(bc.train_idx), drive_s=round(t1 - t0, 1),
+                       fit_s=round(time.perf_counter() - t1, 1))
         log.append(summary)
     return log

@@ -111,6 +111,9 @@ class PPOConfig:
     ortho_init: bool = False
     #: Pixel observations only: average-pool the image by this factor before the network (1 = off).
     pixel_pool: int = 1
+    #: With ``pixel_pool``: this many bottom rows of the image go to the network unpooled (CarRacing's
+    #: indicator bar is the bottom 8 of 64 rows; 0 = pool every row).
+    pixel_full_rows: int = 0
     #: ``auto``, ``cpu`` or ``cuda``.
     device: str = "auto"
 
@@ -258,6 +261,7 @@ RANGES: dict[str, Range] = {
     "ppo.net_arch_pi": Range(1, 65536),
     "ppo.net_arch_vf": Range(1, 65536),
     "ppo.pixel_pool": Range(1, 64),
+    "ppo.pixel_full_rows": Range(0, 255),
     "eval.episodes": Range(1, 100_000),
     "eval.max_steps": _AT_LEAST_1,
     "demos.episodes": Range(0, 1_000_000),

@@ -205,6 +205,11 @@ def _check_policy(cfg: Config) -> None:
         raise ConfigError(f"ppo.policy: unknown policy {ppo.policy!r}; choose one of {', '.join(PPO.policy_aliases)}")
     if ppo.pixel_pool > 1 and (cfg.env.obs != "pixels" or ppo.policy != "MlpPolicy"):
         raise ConfigError("ppo.pixel_pool: pooling applies to env.obs 'pixels' with ppo.policy 'MlpPolicy'")
+    if ppo.pixel_full_rows and ppo.pixel_pool <= 1:
+        raise ConfigError("ppo.pixel_full_rows: applies with ppo.pixel_pool > 1 (the rows it keeps from pooling)")
+    if ppo.pixel_full_rows >= cfg.env.size:
+        raise ConfigError(f"ppo.pixel_full_rows: {ppo.pixel_full_rows} must be less than the image's "
+                          f"{cfg.env.size} rows (env.size)")
 
 
 def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = None):
@@ -222,7 +227,8 @@ def build_model(cfg: Config, venv, tensorboard_log: str | os.PathLike | None = N
     policy_kwargs = dict(activation_fn=getattr(nn, _ACTIVATIONS[p.activation]),
                          net_arch=dict(pi=list(p.net_arch_pi), vf=list(p.net_arch_vf)), ortho_init=p.ortho_init)
     if p.pixel_pool > 1:
-        policy_kwargs.update(features_extractor_class=PooledFlatten, features_extractor_kwargs={"pool": p.pixel_pool})
+        policy_kwargs.update(features_extractor_class=PooledFlatten,
+                             features_extractor_kwargs={"pool": p.pixel_pool, "full_rows": p.pixel_full_rows})
     return FastPPO(
         POLICIES.get(p.policy, p.policy), venv,
         learning_rate=LinearSchedule(p.learning_rate) if p.lr_schedule == "linear" else p.learning_rate,
@@ -358,6 +364,15 @@ def _own_demos(cfg: Config) -> bool:
     return cfg.demos.episodes > 0 and demos_unusable(cfg) is None
 
 
+def _dagger_expert(cfg: Config) -> str | None:
+    """The line method DAgger's expert drives for a run's own demonstrations: their driver's (``line:METHOD``),
+    so DAgger labels what the recorded laps show; ``None`` (DAgger's default) for a line file."""
+    from racingline.choices import LINE_METHODS
+
+    method = str(cfg.demos.driver).partition(":")[2]
+    return method if method in LINE_METHODS else None
+
+
 def _record_demos(run: RunFolder, cfg: Config, stop: Any) -> Any:
     """Record the config's demonstrations into ``RUN/demos/`` (:class:`DemosConfig`); the open dataset,
     or ``None`` when stopped first."""
@@ -468,13 +483,15 @@ def train(
 
                 epochs = cfg.demos.epochs if own_demos else DEFAULT_PRETRAIN_EPOCHS
                 rounds = cfg.demos.dagger_rounds if own_demos else 0
+                # On all of torch's threads: the env workers wait while the policy is cloned (pixel
+                # cloning, one epoch: 3.8 s on two threads, 5.7 s on one).
                 try:
-                    with _one_torch_thread(str(model.device)):
-                        pretrain_run(run.path, model, venv, dataset, cfg, stop=stop, env_kwargs=env_kw,
-                                     epochs=epochs if pretrain_epochs is None else pretrain_epochs,
-                                     dagger_rounds=rounds if dagger_rounds is None else dagger_rounds,
-                                     dagger_episodes=cfg.demos.dagger_episodes,
-                                     std_scale=cfg.demos.std_scale if own_demos else 1.0)
+                    pretrain_run(run.path, model, venv, dataset, cfg, stop=stop, env_kwargs=env_kw,
+                                 epochs=epochs if pretrain_epochs is None else pretrain_epochs,
+                                 dagger_rounds=rounds if dagger_rounds is None else dagger_rounds,
+                                 dagger_episodes=cfg.demos.dagger_episodes,
+                                 std_scale=cfg.demos.std_scale if own_demos else 1.0,
+                                 dagger_expert=_dagger_expert(cfg) if own_demos else None)
                 except Exception:  # e.g. a damaged episode found while reading: no half-made run is left
                     with contextlib.suppress(Exception):
                         venv.close()

@@ -149,7 +149,7 @@ def test_pixels_config_builds_a_pooled_pixel_policy():
         model = build_model(cfg, venv)
         assert isinstance(model.policy, FastActorCriticPolicy)
         assert isinstance(model.policy.features_extractor, PooledFlatten)
-        assert model.policy.features_extractor.features_dim == 4 * 16 * 16
+        assert model.policy.features_extractor.features_dim == 4 * 14 * 16 + 4 * 8 * 64  # pooled view, full bar
         model.learn(128)  # a rollout and an update through the pooled network
         assert model.num_timesteps == 128
     finally:
@@ -169,3 +169,23 @@ def test_pixel_pool_needs_pixel_observations(tmp_path):
             build_model(cfg, venv)
     finally:
         venv.close()
+
+
+def test_pixel_full_rows_needs_pooling_and_fits_the_image(tmp_path):
+    from racingline.train.training import train
+
+    base = {"n_envs": 1, "env.obs": "pixels", "env.frame_stack": 4, "demos.episodes": 0}
+    for extra, why in (({"ppo.pixel_pool": 1, "ppo.pixel_full_rows": 8}, "pixel_pool > 1"),
+                       ({"ppo.pixel_pool": 4, "ppo.pixel_full_rows": 64}, "must be less than")):
+        cfg = apply_overrides(load_config(), base | extra)
+        with pytest.raises(ConfigError, match=f"ppo.pixel_full_rows.*{why}"):
+            train(cfg, run_dir=tmp_path / "run", progress=False)
+        assert not (tmp_path / "run").exists()
+
+
+def test_dagger_expert_follows_the_demonstrations_driver():
+    from racingline.train.training import _dagger_expert
+
+    assert _dagger_expert(load_config("pixels")) == "centerline"
+    assert _dagger_expert(load_config()) == "mincurv"
+    assert _dagger_expert(apply_overrides(load_config(), {"demos.driver": "line:some_line.npz"})) is None

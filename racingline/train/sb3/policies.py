@@ -107,7 +107,8 @@ class FastActorCriticPolicy(ActorCriticPolicy):
             return None
         # SB3's preprocessing scales images to [0, 1]; PooledFlatten then averages pool x pool blocks.
         scale = 1.0 / 255.0 if self.normalize_images and is_image_space(self.observation_space) else 1.0
-        prep = ("pool", extractor.pool, extractor.channels_first, np.float32(scale)) if pooled else None
+        prep = ("pool", extractor.pool, extractor.channels_first, np.float32(scale), extractor.full_rows) \
+            if pooled else None
 
         def layers(seq: nn.Module) -> list | None:
             out = []
@@ -152,10 +153,13 @@ class FastActorCriticPolicy(ActorCriticPolicy):
         if prep is None:
             x = obs.astype(np.float32).reshape(n, -1)
         else:  # PooledFlatten: channel-first, block means, flattened as (c, h, w)
-            _, p, channels_first, scale = prep
+            _, p, channels_first, scale, k = prep
             img = obs if channels_first else obs.transpose(0, 3, 1, 2)
-            x = _block_sums(img, p)
+            rows = img.shape[2] - k
+            x = _block_sums(img[:, :, :rows], p)
             x *= np.float32(scale / (p * p))
+            if k:  # the bottom rows unpooled, after the pooled ones
+                x = np.concatenate([x, img[:, :, rows:].reshape(n, -1).astype(np.float32) * scale], axis=1)
         out = _run(plan["pi"], x)
         values = _run(plan["vf"], x)
         rng = getattr(self, "_np_rng", None)
@@ -225,12 +229,16 @@ class FastCnnPolicy(FastActorCriticPolicy):
 class PooledFlatten(BaseFeaturesExtractor):
     """Image observations average-pooled by ``pool`` (on height and width), then flattened.
 
+    ``full_rows``: the bottom rows of the image are passed on unpooled, after the pooled rest (the
+    features are ``[pooled rows above, full rows]``). CarRacing's indicator bar (speed, ABS, steering,
+    gyro; the bottom 8 of 64 rows) draws each gauge a pixel or two wide, which pooling averages away.
+
     Accepts channel-last or channel-first images (SB3 transposes channel-last images before the policy).
     Pixel values arrive scaled to [0, 1] by SB3's preprocessing.
     """
 
-    def __init__(self, observation_space: gym.spaces.Box, pool: int = 2) -> None:
-        pool = int(pool)
+    def __init__(self, observation_space: gym.spaces.Box, pool: int = 2, full_rows: int = 0) -> None:
+        pool, full_rows = int(pool), int(full_rows)
         if pool < 1:
             raise ValueError(f"pool: must be >= 1, got {pool}")
         shape = observation_space.shape
@@ -240,27 +248,39 @@ class PooledFlatten(BaseFeaturesExtractor):
         channels_first = is_image_space(observation_space, check_channels=True, normalized_image=False) and \
             shape[0] <= shape[-1]
         c, h, w = shape if channels_first else (shape[2], shape[0], shape[1])
-        super().__init__(observation_space, features_dim=c * (h // pool) * (w // pool))
+        if not 0 <= full_rows < h:
+            raise ValueError(f"full_rows: must be in [0, {h - 1}] for images {h} rows high, got {full_rows}")
+        super().__init__(observation_space,
+                         features_dim=c * ((h - full_rows) // pool) * (w // pool) + c * full_rows * w)
         self.pool = pool
+        self.full_rows = full_rows
         self.channels_first = channels_first
         self._pool = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         x = observations if self.channels_first else observations.permute(0, 3, 1, 2)
-        return torch.flatten(self._pool(x), start_dim=1)
+        k = self.full_rows
+        pooled = torch.flatten(self._pool(x[:, :, :x.shape[2] - k]), start_dim=1)
+        if not k:
+            return pooled
+        return torch.cat([pooled, torch.flatten(x[:, :, x.shape[2] - k:], start_dim=1)], dim=1)
 
     def pool_flatten(self, observations: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """``forward(observations * scale)`` for raw (e.g. uint8) images, computed as block sums of whole rows
         then columns (2x faster than ``avg_pool2d`` on the CPU), scaled once at the end."""
         x = observations if self.channels_first else observations.permute(0, 3, 1, 2)
         x = x.float()
-        p = self.pool
+        p, k = self.pool, self.full_rows
         n, c, height, width = x.shape
-        h, w = height // p, width // p
+        top = x[:, :, :height - k]
+        h, w = (height - k) // p, width // p
         if p > 1:
-            x = x[:, :, :h * p, :w * p].reshape(n * c * h, p, w * p).sum(dim=1)
-            x = x.reshape(n * c * h, w, p).sum(dim=2)
-        return x.reshape(n, c * h * w) * (scale / (p * p))
+            top = top[:, :, :h * p, :w * p].reshape(n * c * h, p, w * p).sum(dim=1)
+            top = top.reshape(n * c * h, w, p).sum(dim=2)
+        pooled = top.reshape(n, c * h * w) * (scale / (p * p))
+        if not k:
+            return pooled
+        return torch.cat([pooled, x[:, :, height - k:].reshape(n, c * k * width) * scale], dim=1)
 
 
 #: Config ``ppo.policy`` name -> policy class.

@@ -137,6 +137,35 @@ def test_pooled_flatten_pixels_numpy_and_torch_agree(pool):
     torch.testing.assert_close(policy.extract_features(obs_t), manual)
 
 
+@pytest.mark.parametrize("pool,full_rows", [(4, 8), (2, 6)])
+def test_pooled_flatten_keeps_bottom_rows_unpooled(pool, full_rows):
+    """The indicator bar's rows reach the network pixel by pixel, after the pooled view, on every path."""
+    policy = _policy(PIXELS, CONTINUOUS, features_extractor_class=PooledFlatten,
+                     features_extractor_kwargs={"pool": pool, "full_rows": full_rows})
+    rows = 64 - full_rows
+    assert policy.features_extractor.features_dim == 4 * (rows // pool) * (64 // pool) + 4 * full_rows * 64
+    obs_t = _obs(policy, n=3)  # channel-first, as SB3 hands images to the policy
+    x = obs_t.float() / 255.0
+    h = rows // pool
+    view = x[:, :, :h * pool].reshape(3, 4, h, pool, 64 // pool, pool).mean(dim=(3, 5)).flatten(1)
+    manual = torch.cat([view, x[:, :, rows:].flatten(1)], dim=1)
+    torch.testing.assert_close(policy.features_extractor(x), manual)
+    torch.testing.assert_close(policy.extract_features(obs_t), manual)
+    with torch.no_grad():
+        actions, values, log_prob = policy(obs_t)
+        assert policy._numpy_plan() is not None
+        ref_values, ref_log_prob, _ = ActorCriticPolicy.evaluate_actions(policy, obs_t, actions)
+    np.testing.assert_allclose(values.numpy(), ref_values.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(log_prob.numpy(), ref_log_prob.numpy(), rtol=1e-4, atol=1e-4)
+    # A change in the bar's pixels alone changes the features (pooling would have averaged it in).
+    bumped = obs_t.clone()
+    bumped[:, :, -1, 8] = 255 - bumped[:, :, -1, 8]
+    assert not torch.equal(policy.extract_features(bumped)[:, -4 * full_rows * 64:],
+                           policy.extract_features(obs_t)[:, -4 * full_rows * 64:])
+    with pytest.raises(ValueError, match="full_rows"):
+        PooledFlatten(policy.observation_space, pool=pool, full_rows=64)
+
+
 def test_pooled_flatten_rejects_flat_observations():
     with pytest.raises(ValueError, match="image observations"):
         PooledFlatten(FEATURES, pool=2)
