@@ -69,20 +69,24 @@ def register(app: typer.Typer) -> None:
                  "default 0, or demos.dagger_rounds."),
     ) -> None:
         """Train a PPO agent; writes model.zip, vecnormalize.pkl, config.yaml, progress.csv and checkpoints."""
+        written: list[Path] = []  # the run folder, once training has returned
         try:
             with raising():  # until training installs its own handlers (it saves what exists)
                 _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
                        action_space, reward, sim_trace=sim_trace, record_every=record_every,
-                       pretrain=pretrain, pretrain_epochs=pretrain_epochs, dagger_rounds=dagger_rounds)
+                       pretrain=pretrain, pretrain_epochs=pretrain_epochs, dagger_rounds=dagger_rounds,
+                       written=written)
         except (KeyboardInterrupt, Interrupted) as exc:
-            signum = getattr(exc, "signum", signal.SIGINT)
-            typer.echo(f"error: interrupted by {signal.Signals(signum).name} before training started: nothing "
-                       "was written", err=True)
-            raise typer.Exit(exit_code(signum)) from None
+            name = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
+            if written:
+                typer.echo(f"error: interrupted by {name} after the run was written to {written[0]}", err=True)
+            else:
+                typer.echo(f"error: interrupted by {name} before training started: nothing was written", err=True)
+            raise typer.Exit(exit_code(getattr(exc, "signum", signal.SIGINT))) from None
 
     def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
                action_space=None, reward=None, sim_trace=False, record_every=None, pretrain=None,
-               pretrain_epochs=None, dagger_rounds=None) -> None:
+               pretrain_epochs=None, dagger_rounds=None, written=None) -> None:
         from racingline.train import training
 
         _check_run_outputs(run_dir, runs_dir, resume)  # before any work: the run's folder can be written
@@ -115,6 +119,8 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"interrupted by {name} at step {exc.timesteps}: model and statistics saved in "
                            f"{exc.run_dir}", err=True)
             raise typer.Exit(exit_code(exc.signum)) from None
+        if written is not None:
+            written.append(run)
         typer.echo(f"run written to {run}")
 
 
