@@ -79,6 +79,8 @@ class BCResult:
     heldout_value_error_before: float | None = None
     heldout_value_error: float | None = None
     action_std: list[float] | None = None
+    #: Weights of each action dimension's squared error (``demos.balance_actions``); ``None``: all 1.
+    action_weights: list[float] | None = None
     critic: str = "trained"
     bc_loss_per_epoch: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -116,11 +118,14 @@ class BehaviourCloning:
         min_std: smallest action standard deviation set after cloning (continuous actions).
         seed: shuffling of the minibatches.
         set_stats: set the ``VecNormalize`` statistics from ``demos`` (once, for a fresh run's normaliser).
+        balance: continuous actions: divide each action dimension's error by that dimension's spread in
+            ``demos`` (its standard deviation), so a narrow one (the line controller's steering, within
+            +-0.4) weighs as much as a wide one (gas, 0-1). Off: the plain mean squared error.
     """
 
     def __init__(self, model: Any, venv: Any, demos: Demonstrations, *, gamma: float, critic: bool = True,
                  holdout: float = 0.1, batch_size: int = 256, learning_rate: float = 1e-3, min_std: float = 0.02,
-                 seed: int = 0, set_stats: bool = True) -> None:
+                 seed: int = 0, set_stats: bool = True, balance: bool = False) -> None:
         import torch
 
         self.model = model
@@ -139,6 +144,12 @@ class BehaviourCloning:
         #: The critic's mean squared error over the last epoch (``None`` before one, or without the critic).
         self.last_value_loss: float | None = None
         self._split(holdout)
+        #: Per-dimension weights of the actor's squared error (``None``: all 1).
+        self.action_weights: np.ndarray | None = None
+        if balance and isinstance(self.space, gym.spaces.Box):
+            spread = np.std(demos.actions[self.train_idx].reshape(len(self.train_idx), -1), axis=0)
+            self.action_weights = 1.0 / np.maximum(spread, 1e-2) ** 2
+            self.action_weights /= self.action_weights.mean()
         if set_stats:
             self._set_statistics()
         self._returns()
@@ -249,7 +260,10 @@ class BehaviourCloning:
         actions = self.demos.actions[steps]
         if isinstance(self.space, gym.spaces.Box):
             target = torch.as_tensor(actions.reshape(out.shape), dtype=torch.float32, device=out.device)
-            return torch.nn.functional.mse_loss(out, target)
+            if self.action_weights is None:
+                return torch.nn.functional.mse_loss(out, target)
+            weights = torch.as_tensor(self.action_weights, dtype=torch.float32, device=out.device)
+            return ((out - target) ** 2 * weights).mean()
         target = torch.as_tensor(actions.reshape(-1).astype(np.int64), device=out.device)
         return torch.nn.functional.cross_entropy(out, target)
 
@@ -401,7 +415,8 @@ def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: Rec
         raise DatasetError(f"--pretrain-epochs {epochs}: must be at least 1")
     demos = Demonstrations.from_dataset(dataset, cfg.env.frame_stack)
     mismatch = reward_mismatch(dataset, cfg)
-    bc = BehaviourCloning(model, venv, demos, gamma=cfg.ppo.gamma, critic=not mismatch, seed=cfg.seed)
+    bc = BehaviourCloning(model, venv, demos, gamma=cfg.ppo.gamma, critic=not mismatch, seed=cfg.seed,
+                          balance=cfg.demos.balance_actions)
     before, _, value_before = bc.heldout_errors()
     fit_t0 = time.perf_counter()
     losses = bc.fit(epochs, stop)
@@ -420,6 +435,7 @@ def pretrain_run(run_dir: str | os.PathLike, model: Any, venv: Any, dataset: Rec
         final_bc_loss=losses[-1] if losses else None, final_value_loss=bc.last_value_loss,
         heldout_action_error_before=before, heldout_action_error=after, heldout_action_error_per_dim=per_dim,
         heldout_value_error_before=value_before, heldout_value_error=value_after, action_std=std,
+        action_weights=None if bc.action_weights is None else [round(float(w), 6) for w in bc.action_weights],
         critic="trained" if not mismatch else f"not trained: the dataset's rewards differ ({'; '.join(mismatch)})",
         bc_loss_per_epoch=losses, seconds=round(time.perf_counter() - t0, 3), clone_seconds=round(fit_s, 3),
         dagger=dagger_log,

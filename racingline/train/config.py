@@ -153,6 +153,9 @@ class DemosConfig:
     dagger_episodes: int = 16
     #: The cloned Gaussian policy's spread, as a multiple of the residual of its fit (PPO's exploration noise).
     std_scale: float = 1.0
+    #: Weigh each action dimension's cloning error by one over its spread in the demonstrations, so the
+    #: controller's narrow steering counts as much as its gas (:class:`racingline.record.bc.BehaviourCloning`).
+    balance_actions: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ class SelectConfig:
     max_steps: int = 1500
     #: Drive the saves deterministically (the mean action) instead of sampling their actions as in training.
     deterministic: bool = False
+    #: Also save the policy cloned from demonstrations, before PPO's first step, as a checkpoint, so the
+    #: cloned policy is one of the saves to choose from (kept when PPO only made it worse).
+    clone: bool = False
 
 
 @dataclass(frozen=True)

@@ -497,6 +497,9 @@ def train(
                         venv.close()
                     run.remove()
                     raise
+                if cfg.select.clone and cfg.select.generated and not stop.is_set():
+                    with blocked():  # the cloned policy, one of the saves selection chooses from
+                        run.save_checkpoint(model, venv)
         except (KeyboardInterrupt, Interrupted):  # a second signal while starting
             stop.set()
         if model is None or stop.is_set() and model.num_timesteps == done:
@@ -547,15 +550,16 @@ def _select(run: RunFolder, cfg: Config, timesteps: int, progress: bool) -> None
     model as ``model.zip`` (each copy is atomic) and stops as training's signals do."""
     from racingline.train.select import select_model
 
-    if progress:
-        print(f"choosing the model: every save driven on {2 * cfg.select.generated} validation tracks",
-              file=sys.stderr, flush=True)
     try:
-        with raising():
+        with raising():  # from the first line on: a signal stops choosing, never anything after it
+            if progress:
+                print(f"choosing the model: every save driven on {2 * cfg.select.generated} validation tracks",
+                      file=sys.stderr, flush=True)
             kept = select_model(run.path, cfg.select.generated, cfg.select.max_steps,
                                 deterministic=cfg.select.deterministic, seed=cfg.seed)["kept"]
+            if progress:
+                what = (f"{kept['laps']}/{2 * cfg.select.generated} validation laps" if kept["lap_times_s"]
+                        else "the only save")
+                print(f"kept the save of step {kept['steps']}: {what}", file=sys.stderr, flush=True)
     except Interrupted as exc:
         raise TrainingInterrupted(run.path, timesteps, exc.signum) from None
-    if progress:
-        what = f"{kept['laps']}/{2 * cfg.select.generated} validation laps" if kept["lap_times_s"] else "the only save"
-        print(f"kept the save of step {kept['steps']}: {what}", file=sys.stderr, flush=True)

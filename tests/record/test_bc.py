@@ -174,6 +174,34 @@ def test_cloning_reduces_the_held_out_action_and_value_errors(demos_path):
     assert min(std) >= bc.min_std and max(std) < 0.5
 
 
+def test_balanced_cloning_weighs_each_action_by_one_over_its_spread(demos_path):
+    import torch
+
+    cfg = _cfg()
+    model, venv = _model(cfg)
+    try:
+        demos = Demonstrations.from_dataset(demos_path)
+        plain = BehaviourCloning(model, venv, demos, gamma=cfg.ppo.gamma)
+        bc = BehaviourCloning(model, venv, demos, gamma=cfg.ppo.gamma, balance=True, set_stats=False)
+        actions = demos.actions[bc.train_idx].reshape(bc.train_idx.size, -1)
+        var = np.maximum(actions.std(axis=0), 1e-2) ** 2
+        # The controller steers within +-0.4 but uses all of gas: steering's error weighs more than gas's.
+        np.testing.assert_allclose(bc.action_weights, (1 / var) / np.mean(1 / var), rtol=1e-6)
+        assert plain.action_weights is None and bc.action_weights[0] > bc.action_weights[1]
+        steps = bc.train_idx[:64]
+        with torch.no_grad():
+            out = bc._actor_out(bc._tensor(steps))
+            error = (out.numpy() - demos.actions[steps].reshape(out.shape)) ** 2
+            assert float(bc._actor_loss(out, steps)) == pytest.approx(float((error * bc.action_weights).mean()), rel=1e-5)
+            assert float(plain._actor_loss(out, steps)) == pytest.approx(float(error.mean()), rel=1e-5)
+        _, steer_before, _ = bc.heldout_errors()
+        bc.fit(40)
+        _, steer_after, _ = bc.heldout_errors()
+        assert steer_after[0] < 0.5 * steer_before[0], (steer_before, steer_after)
+    finally:
+        venv.close()
+
+
 def test_cloning_discrete_actions_uses_their_logits(tmp_path):
     """A discrete-action config clones a discrete driver: gas when slow, else steer toward the centerline
     2 m ahead (CarRacing's discrete actions: 0 nothing, 1 right, 2 left, 3 gas, 4 brake)."""

@@ -126,6 +126,7 @@ def test_a_run_records_and_clones_its_own_demonstrations(demo_run):
     assert pre["dataset"] == str((demo_run / "demos").absolute()) and pre["episodes"] == 3
     assert pre["epochs"] == load_config("default").demos.epochs and pre["dagger_rounds"] == 1
     assert len(pre["dagger"]) == 1 and pre["heldout_action_error"] < pre["heldout_action_error_before"]
+    assert pre["action_weights"] is None  # demos.balance_actions is off
 
 
 def test_the_kept_model_is_the_best_save_and_the_last_one_is_a_checkpoint(demo_run):
@@ -148,6 +149,31 @@ def test_the_kept_model_is_the_best_save_and_the_last_one_is_a_checkpoint(demo_r
         assert save["laps"] == sum(e.lap_complete for e in eps)
     # --resume continues from the last model (a checkpoint), not from the kept one.
     assert run.resume_point()[2] == 1024
+
+
+def test_select_clone_makes_the_cloned_policy_a_save_to_choose_from(tmp_path):
+    """With select.clone the clone is checkpoint 0; demos.balance_actions's weights reach pretrain.json."""
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["train", *SMALL, "--set", "select.clone=true", "--set", "demos.balance_actions=true",
+                                 "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    run = RunFolder(run_dir)
+    assert [steps for steps, _ in run.saved_checkpoints()] == [0, 512, 1024]
+    sel = json.loads((run_dir / "selection.json").read_text())
+    assert sorted(s["steps"] for s in sel["saves"]) == [0, 512, 1024]
+    # The step-0 checkpoint is the clone as pretraining left it: its Gaussian's spread is the one
+    # pretrain.json records, and PPO's 1024 steps then changed the policy's weights.
+    pre = json.loads((run_dir / "pretrain.json").read_text())
+    clone, last = (load_run(run.checkpoint(steps)).model.policy for steps in (0, 1024))
+    assert np.allclose(np.exp(clone.log_std.detach().numpy()), pre["action_std"], rtol=1e-5)
+    assert len(pre["action_weights"]) == 3 and np.mean(pre["action_weights"]) == pytest.approx(1.0, rel=1e-4)
+    assert not np.array_equal(clone.action_net.weight.detach().numpy(), last.action_net.weight.detach().numpy())
+    assert (run_dir / "model.zip").read_bytes() == run.checkpoint(sel["kept"]["steps"]).read_bytes()
+
+
+def test_select_clone_is_a_boolean():
+    with pytest.raises(ConfigError, match="select.clone"):
+        apply_overrides(load_config("default"), {"select.clone": 3})
 
 
 def test_selection_prefers_a_driving_save_to_a_later_one_that_does_not(demo_run, tmp_path):
@@ -175,7 +201,10 @@ def test_selection_prefers_a_driving_save_to_a_later_one_that_does_not(demo_run,
 def test_ctrl_c_while_choosing_keeps_the_last_model(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = [a if a != "select.generated=1" else "select.generated=6" for a in SMALL]
+    # Validation episodes as long as select.max_steps (training's 200-step episodes made choosing take under
+    # a second: it could end before the signal came).
     args = [a if a != "select.max_steps=120" else "select.max_steps=1500" for a in args]
+    args = [a if a != "env.max_episode_steps=200" else "env.max_episode_steps=1500" for a in args]
     args = [a for a in args if a != "--no-progress"]  # the progress lines say when choosing starts
     proc = subprocess.Popen([sys.executable, "-m", "racingline.cli", "train", *args, "--run-dir", "run"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -187,8 +216,8 @@ def test_ctrl_c_while_choosing_keeps_the_last_model(tmp_path):
             if not line:
                 break
             seen += line
-        assert "choosing the model" in seen, seen
-        time.sleep(1.0)
+        assert "choosing the model" in seen, seen  # printed once a signal can only stop the choosing
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
