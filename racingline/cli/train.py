@@ -77,12 +77,10 @@ def register(app: typer.Typer) -> None:
                        pretrain=pretrain, pretrain_epochs=pretrain_epochs, dagger_rounds=dagger_rounds,
                        written=written)
         except (KeyboardInterrupt, Interrupted) as exc:
-            name = signal.Signals(getattr(exc, "signum", signal.SIGINT)).name
-            if written:
-                typer.echo(f"error: interrupted by {name} after the run was written to {written[0]}", err=True)
-            else:
-                typer.echo(f"error: interrupted by {name} before training started: nothing was written", err=True)
-            raise typer.Exit(exit_code(getattr(exc, "signum", signal.SIGINT))) from None
+            signum = getattr(exc, "signum", signal.SIGINT)
+            what = f"after the run was written to {written[0]}" if written else "before training started: nothing was written"
+            typer.echo(f"error: interrupted by {signal.Signals(signum).name} {what}", err=True)
+            raise typer.Exit(exit_code(signum)) from None
 
     def _train(config, timesteps, n_envs, seed, track, sets, run_dir, runs_dir, resume, progress,
                action_space=None, reward=None, sim_trace=False, record_every=None, pretrain=None,
